@@ -1,0 +1,199 @@
+//! A small declarative schema for request bodies.
+//!
+//! ARM bodies carry many fields vnet stores and echoes without acting on them. Declaring each
+//! resource's fields once lets one function refuse unknown or wrongly typed fields (with the
+//! JSON path in the message), drop read-only fields that clients echo back from a GET, and
+//! strip write-only secrets (`sharedKey`, `radiusServerSecret`) from every response.
+
+use crate::error::{ArmError, ArmResult};
+use serde_json::{Map, Value};
+
+/// A JSON type.
+#[derive(Debug)]
+pub enum Ty {
+    Bool,
+    Str,
+    Int,
+    Num,
+    /// An object with exactly these fields.
+    Obj(&'static [F]),
+    Arr(&'static Ty),
+    /// An object of string values with free keys (tags).
+    StrMap,
+    /// Anything (free-form objects vnet stores without looking inside).
+    Any,
+}
+
+/// Who may write a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acc {
+    /// Read and written by clients.
+    Rw,
+    /// Computed by vnet: ignored in requests.
+    Ro,
+    /// Written by clients, never returned.
+    Wo,
+}
+
+/// A named field.
+#[derive(Debug)]
+pub struct F {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub acc: Acc,
+}
+
+pub const fn rw(name: &'static str, ty: Ty) -> F {
+    F {
+        name,
+        ty,
+        acc: Acc::Rw,
+    }
+}
+pub const fn ro(name: &'static str, ty: Ty) -> F {
+    F {
+        name,
+        ty,
+        acc: Acc::Ro,
+    }
+}
+pub const fn wo(name: &'static str, ty: Ty) -> F {
+    F {
+        name,
+        ty,
+        acc: Acc::Wo,
+    }
+}
+
+/// `{"id": "..."}` references.
+pub const REF: Ty = Ty::Obj(&[rw("id", Ty::Str)]);
+pub const STRS: Ty = Ty::Arr(&Ty::Str);
+
+fn type_name(t: &Ty) -> &'static str {
+    match t {
+        Ty::Bool => "Boolean",
+        Ty::Str => "String",
+        Ty::Int => "Integer",
+        Ty::Num => "Number",
+        Ty::Obj(_) | Ty::StrMap => "Object",
+        Ty::Arr(_) => "Array",
+        Ty::Any => "Any",
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// Checks `v` against `ty` and returns the cleaned value: read-only fields and nulls dropped,
+/// field names in the schema's spelling.
+pub fn clean(v: &Value, ty: &Ty, path: &str) -> ArmResult<Value> {
+    let wrong = || {
+        ArmError::invalid_format(format!(
+            "Cannot parse the request: the value at path '{path}' must be of type {}.",
+            type_name(ty)
+        ))
+        .with_target(path.to_string())
+    };
+    match ty {
+        Ty::Bool => v.is_boolean().then(|| v.clone()).ok_or_else(wrong),
+        Ty::Str => v.is_string().then(|| v.clone()).ok_or_else(wrong),
+        Ty::Int => (v.is_i64() || v.is_u64())
+            .then(|| v.clone())
+            .ok_or_else(wrong),
+        Ty::Num => v.is_number().then(|| v.clone()).ok_or_else(wrong),
+        Ty::Any => Ok(v.clone()),
+        Ty::StrMap => {
+            let m = v.as_object().ok_or_else(wrong)?;
+            for (k, x) in m {
+                if !x.is_string() {
+                    return Err(ArmError::invalid_format(format!(
+                        "Cannot parse the request: the value at path '{}' must be of type String.",
+                        join(path, k)
+                    )));
+                }
+            }
+            Ok(v.clone())
+        }
+        Ty::Arr(inner) => {
+            let a = v.as_array().ok_or_else(wrong)?;
+            let mut out = Vec::with_capacity(a.len());
+            for (i, x) in a.iter().enumerate() {
+                out.push(clean(x, inner, &format!("{path}[{i}]"))?);
+            }
+            Ok(Value::Array(out))
+        }
+        Ty::Obj(fields) => {
+            let m = v.as_object().ok_or_else(wrong)?;
+            let mut out = Map::new();
+            for (k, x) in m {
+                let f = fields
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(k))
+                    .ok_or_else(|| {
+                        ArmError::invalid_format(format!(
+                            "Cannot parse the request: could not find member '{k}' at path '{path}'."
+                        ))
+                        .with_target(join(path, k))
+                    })?;
+                if x.is_null() || f.acc == Acc::Ro {
+                    continue;
+                }
+                out.insert(f.name.to_string(), clean(x, &f.ty, &join(path, f.name))?);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+}
+
+/// Removes write-only fields (secrets) from a value shaped by `ty`.
+pub fn strip_secrets(v: &mut Value, ty: &Ty) {
+    match (ty, v) {
+        (Ty::Obj(fields), Value::Object(m)) => {
+            for f in fields.iter() {
+                if f.acc == Acc::Wo {
+                    m.remove(f.name);
+                } else if let Some(x) = m.get_mut(f.name) {
+                    strip_secrets(x, &f.ty);
+                }
+            }
+        }
+        (Ty::Arr(inner), Value::Array(a)) => {
+            for x in a {
+                strip_secrets(x, inner);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T: Ty = Ty::Obj(&[
+        rw("a", Ty::Int),
+        ro("b", Ty::Str),
+        wo("secret", Ty::Str),
+        rw("list", Ty::Arr(&Ty::Obj(&[rw("x", Ty::Bool)]))),
+    ]);
+
+    #[test]
+    fn cleans_and_refuses() {
+        let v = clean(&json!({"A": 1, "b": "ignored", "secret": "s", "list": [{"x": true}], "list2": null}), &T, "");
+        assert!(v.is_err(), "unknown member list2 refused even when null");
+        let v = clean(&json!({"A": 1, "b": "ignored", "secret": "s", "list": [{"x": true}]}), &T, "").unwrap();
+        assert_eq!(v, json!({"a": 1, "secret": "s", "list": [{"x": true}]}));
+        let e = clean(&json!({"list": [{"x": "yes"}]}), &T, "properties").unwrap_err();
+        assert!(e.message.contains("properties.list[0].x"), "{}", e.message);
+        assert!(clean(&json!({"a": "1"}), &T, "").is_err());
+        let mut r = json!({"a": 1, "secret": "s"});
+        strip_secrets(&mut r, &T);
+        assert_eq!(r, json!({"a": 1}));
+    }
+}
