@@ -1,0 +1,287 @@
+//! `vnet network vnet-gateway ...`: virtual network gateways (VPN).
+//!
+//! As in az, the gateway is placed in the VNet's `GatewaySubnet`, gets one IP configuration per
+//! public IP (two make it active-active), and `--asn` turns BGP on. Creation is slow in Azure
+//! (and asynchronous in vnet), hence `--no-wait`.
+
+use super::{delete, list, put, show};
+use crate::cli::args::{Named, NamedDelete, RequiredGroup};
+use crate::cli::body;
+use crate::cli::error::CliError;
+use crate::cli::group::location_or_group;
+use crate::cli::http::Wait;
+use crate::cli::ids::{self, kind, Scope};
+use crate::cli::output::Reply;
+use crate::cli::table::{Column, TableStyle};
+use crate::cli::Ctx;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Subcommand)]
+pub enum VnetGatewayCommand {
+    /// Create (or replace) a virtual network gateway.
+    Create(CreateArgs),
+    /// Show a virtual network gateway.
+    Show(Named),
+    /// List the virtual network gateways of a resource group.
+    List(RequiredGroup),
+    /// Delete a virtual network gateway.
+    Delete(NamedDelete),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GatewayType {
+    #[value(name = "Vpn")]
+    Vpn,
+    #[value(name = "ExpressRoute")]
+    ExpressRoute,
+    #[value(name = "LocalGateway")]
+    LocalGateway,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VpnType {
+    #[value(name = "RouteBased")]
+    RouteBased,
+    #[value(name = "PolicyBased")]
+    PolicyBased,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientProtocol {
+    #[value(name = "IkeV2")]
+    IkeV2,
+    #[value(name = "SSTP")]
+    Sstp,
+    #[value(name = "OpenVPN")]
+    OpenVpn,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub target: Named,
+    /// Location; defaults to the resource group's.
+    #[arg(short = 'l', long)]
+    pub location: Option<String>,
+    /// The virtual network (name or id); the gateway goes into its GatewaySubnet.
+    #[arg(long, value_name = "NAME|ID")]
+    pub vnet: String,
+    /// Public IP addresses (names or ids); two make the gateway active-active.
+    #[arg(long, num_args = 1..=2, required = true, value_name = "NAME|ID")]
+    pub public_ip_addresses: Vec<String>,
+    /// Gateway type.
+    #[arg(long, value_enum, ignore_case = true, default_value = "Vpn")]
+    pub gateway_type: GatewayType,
+    /// VPN routing type.
+    #[arg(long, value_enum, ignore_case = true, default_value = "RouteBased")]
+    pub vpn_type: VpnType,
+    /// SKU (Basic, VpnGw1 ... VpnGw5, VpnGw1AZ ...).
+    #[arg(long, default_value = "VpnGw1")]
+    pub sku: String,
+    /// BGP autonomous system number; enables BGP.
+    #[arg(long)]
+    pub asn: Option<u32>,
+    /// BGP peering address (with --asn).
+    #[arg(long, requires = "asn", value_name = "IP")]
+    pub bgp_peering_address: Option<String>,
+    /// Point-to-site client address pool.
+    #[arg(long, visible_alias = "address-prefix", num_args = 1.., value_name = "PREFIX")]
+    pub address_prefixes: Vec<String>,
+    /// Point-to-site tunnel protocols (with --address-prefixes).
+    #[arg(long, value_enum, ignore_case = true, num_args = 1.., requires = "address_prefixes")]
+    pub client_protocol: Vec<ClientProtocol>,
+    /// Do not wait for the gateway to be provisioned.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+static COLUMNS: &[Column] = &[
+    Column::new("Name", "/name"),
+    Column::new("ResourceGroup", "/resourceGroup"),
+    Column::new("Location", "/location"),
+    Column::new("GatewayType", "/gatewayType"),
+    Column::new("VpnType", "/vpnType"),
+    Column::new("Sku", "/sku/name"),
+    Column::new("ActiveActive", "/activeActive"),
+    Column::new("EnableBgp", "/enableBgp"),
+    Column::new("ProvisioningState", "/provisioningState"),
+];
+const TABLE: TableStyle = TableStyle::columns(COLUMNS);
+
+pub fn run(ctx: &Ctx, cmd: VnetGatewayCommand) -> Result<Reply, CliError> {
+    match cmd {
+        VnetGatewayCommand::Create(args) => {
+            let Named {
+                resource_group,
+                name,
+            } = &args.target;
+            let scope = ctx.scope(resource_group);
+            let location = location_or_group(ctx, resource_group, args.location.as_deref())?;
+            let body = create_body(&scope, &location, &args);
+            put(
+                ctx,
+                &scope.id(kind::VNET_GATEWAYS, name),
+                &body,
+                Wait::from_no_wait(args.no_wait),
+                TABLE,
+            )
+        }
+        VnetGatewayCommand::Show(t) => show(ctx, &gateway_id(ctx, &t), TABLE),
+        VnetGatewayCommand::List(g) => list(
+            ctx,
+            &ctx.scope(&g.resource_group).list_url(kind::VNET_GATEWAYS),
+            TABLE,
+        ),
+        VnetGatewayCommand::Delete(d) => delete(ctx, &gateway_id(ctx, &d.target), d.no_wait),
+    }
+}
+
+fn gateway_id(ctx: &Ctx, t: &Named) -> String {
+    ctx.scope(&t.resource_group)
+        .id(kind::VNET_GATEWAYS, &t.name)
+}
+
+fn wire_name<T: ValueEnum>(value: T) -> String {
+    value
+        .to_possible_value()
+        .map(|p| p.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+/// The PUT body of `vnet-gateway create`.
+fn create_body(scope: &Scope, location: &str, args: &CreateArgs) -> Value {
+    let subnet = ids::child(
+        &scope.resolve(kind::VIRTUAL_NETWORKS, &args.vnet),
+        kind::SUBNETS,
+        "GatewaySubnet",
+    );
+    let ip_configurations: Vec<Value> = args
+        .public_ip_addresses
+        .iter()
+        .enumerate()
+        .map(|(i, pip)| {
+            json!({
+                "name": format!("vnetGatewayConfig{i}"),
+                "properties": {
+                    "privateIPAllocationMethod": "Dynamic",
+                    "subnet": body::reference(&subnet),
+                    "publicIPAddress": body::reference(&scope.resolve(kind::PUBLIC_IPS, pip))
+                }
+            })
+        })
+        .collect();
+    let mut props = Map::new();
+    props.insert("ipConfigurations".into(), json!(ip_configurations));
+    props.insert("gatewayType".into(), json!(wire_name(args.gateway_type)));
+    props.insert("vpnType".into(), json!(wire_name(args.vpn_type)));
+    props.insert("sku".into(), json!({ "name": args.sku, "tier": args.sku }));
+    props.insert(
+        "activeActive".into(),
+        json!(args.public_ip_addresses.len() > 1),
+    );
+    props.insert("enableBgp".into(), json!(args.asn.is_some()));
+    if let Some(asn) = args.asn {
+        let mut bgp = Map::new();
+        bgp.insert("asn".into(), json!(asn));
+        if let Some(addr) = &args.bgp_peering_address {
+            bgp.insert("bgpPeeringAddress".into(), json!(addr));
+        }
+        props.insert("bgpSettings".into(), Value::Object(bgp));
+    }
+    if !args.address_prefixes.is_empty() {
+        let mut p2s = Map::new();
+        p2s.insert(
+            "vpnClientAddressPool".into(),
+            json!({ "addressPrefixes": args.address_prefixes }),
+        );
+        if !args.client_protocol.is_empty() {
+            let protocols: Vec<String> =
+                args.client_protocol.iter().map(|p| wire_name(*p)).collect();
+            p2s.insert("vpnClientProtocols".into(), json!(protocols));
+        }
+        props.insert("vpnClientConfiguration".into(), Value::Object(p2s));
+    }
+    json!({ "location": location, "properties": props })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::testing::{ctx, reply, reply_with, run_line};
+
+    const RG: &str = "/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.Network";
+
+    #[test]
+    fn create_builds_gateway_subnet_config_and_bgp() {
+        let (ctx, fake) = ctx(vec![reply_with(
+            201,
+            &[("Azure-AsyncOperation", "/op/1")],
+            Some(json!({"name": "gw"})),
+        )]);
+        let out = run_line(
+            &ctx,
+            "network vnet-gateway create -g rg1 -n gw -l westus --vnet hub --public-ip-addresses gw-ip --asn 65010 --address-prefixes 172.16.201.0/24 --client-protocol ikev2 --no-wait",
+        )
+        .unwrap();
+        assert_eq!(out, "", "--no-wait prints nothing");
+        assert_eq!(fake.requests().len(), 1);
+        assert_eq!(
+            fake.requests()[0].body,
+            Some(json!({
+                "location": "westus",
+                "properties": {
+                    "ipConfigurations": [{
+                        "name": "vnetGatewayConfig0",
+                        "properties": {
+                            "privateIPAllocationMethod": "Dynamic",
+                            "subnet": {"id": format!("{RG}/virtualNetworks/hub/subnets/GatewaySubnet")},
+                            "publicIPAddress": {"id": format!("{RG}/publicIPAddresses/gw-ip")}
+                        }
+                    }],
+                    "gatewayType": "Vpn",
+                    "vpnType": "RouteBased",
+                    "sku": {"name": "VpnGw1", "tier": "VpnGw1"},
+                    "activeActive": false,
+                    "enableBgp": true,
+                    "bgpSettings": {"asn": 65010},
+                    "vpnClientConfiguration": {
+                        "vpnClientAddressPool": {"addressPrefixes": ["172.16.201.0/24"]},
+                        "vpnClientProtocols": ["IkeV2"]
+                    }
+                }
+            }))
+        );
+    }
+
+    #[test]
+    fn two_public_ips_make_it_active_active() {
+        let (ctx, fake) = ctx(vec![reply(
+            200,
+            json!({"name": "gw", "properties": {"provisioningState": "Succeeded"}}),
+        )]);
+        run_line(
+            &ctx,
+            "network vnet-gateway create -g rg1 -n gw -l westus --vnet hub --public-ip-addresses ip1 ip2 --sku VpnGw2",
+        )
+        .unwrap();
+        let props = fake.requests()[0].body.clone().unwrap()["properties"].clone();
+        assert_eq!(props["activeActive"], true);
+        assert_eq!(props["enableBgp"], false);
+        assert_eq!(props["ipConfigurations"][1]["name"], "vnetGatewayConfig1");
+        assert_eq!(props["sku"]["name"], "VpnGw2");
+        assert!(props.get("bgpSettings").is_none());
+        assert!(props.get("vpnClientConfiguration").is_none());
+    }
+
+    #[test]
+    fn list_needs_a_group() {
+        let (ctx, fake) = ctx(vec![reply(200, json!({"value": []}))]);
+        let out = run_line(&ctx, "network vnet-gateway list -g rg1").unwrap();
+        assert_eq!(out, "[]\n");
+        assert_eq!(
+            fake.requests()[0].url,
+            format!("http://vnet.test:7380{RG}/virtualNetworkGateways?api-version=2025-07-01")
+        );
+    }
+}
