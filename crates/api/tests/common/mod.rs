@@ -11,7 +11,7 @@ pub const SUB: &str = "00000000-0000-0000-0000-0000000000aa";
 pub struct Server {
     pub base: String,
     pub client: reqwest::blocking::Client,
-    _rt: tokio::runtime::Runtime,
+    pub _rt: tokio::runtime::Runtime,
     pub dir: tempfile::TempDir,
     pub app: std::sync::Arc<api::routes::App>,
 }

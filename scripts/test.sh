@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole vnet test suite, on a fresh Debian 12 machine with Rust: installs what the tests
+# need (Debian packages, Python packages in a venv), then runs every test.
+#
+#   ./scripts/test.sh            # everything
+#   VNET_SKIP_INSTALL=1 ./scripts/test.sh   # do not touch system packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: strongSwan (with the userspace kernel-libipsec plugin) for IPsec interop,
+# iperf3 and ping for data-plane tests, tshark to dissect our packets, python3-venv for the
+# Azure SDK/CLI tests, iproute2 for namespaces.
+PKGS=(strongswan-charon strongswan-swanctl libstrongswan-extra-plugins libcharon-extra-plugins
+      iperf3 iputils-ping tshark iproute2 python3-venv python3-pip procps)
+if [ "${VNET_SKIP_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
+  missing=()
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+mkdir -p target
+echo "== cargo test (workspace)"
+cargo test --workspace --all-targets 2>&1 | tee target/cargo-test.log
+# Doc tests are not covered by --all-targets.
+cargo test --workspace --doc 2>&1 | tee -a target/cargo-test.log
+
+if [ -x scripts/test-python.sh ]; then
+  echo "== Azure SDK / CLI tests"
+  scripts/test-python.sh
+fi
+
+# One closing line for CI: totals over every cargo test binary.
+passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' target/cargo-test.log | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed;' target/cargo-test.log | awk '{s+=$1} END {print s+0}')
+echo "cargo: $passed passed, $failed failed"
