@@ -479,6 +479,11 @@ impl App {
                 tokio::task::spawn_blocking(move || engine.write(&[rec], |_, _| Ok(()))).await.map_err(internal)??;
                 Ok(empty(202, &self.op_urls(req, parent, &op, api, &loc)))
             }
+            (Kind::VirtualNetworkGateway, "getvpnclientconnectionhealth", None, &Method::POST) => {
+                self.require_existing(parent)?;
+                // Point-to-site clients appear here once the gateway data plane serves them.
+                Ok(json_response(200, &json!({"value": []}), &[]))
+            }
             (Kind::VirtualNetworkGateway, "getlearnedroutes" | "getadvertisedroutes" | "getbgppeerstatus", None, &Method::POST) => {
                 let gw = self.require_existing(parent)?;
                 let v = self.engine.read(|st| gateway_routes(st, &gw, &act));
