@@ -65,10 +65,11 @@ impl Server {
         panic!("vnet serve did not listen on {addr} within 30 s");
     }
 
-    /// Runs `vnet ARGS` against this server.
-    fn run(&self, args: &[&str]) -> Output {
+    /// Runs `vnet LINE` against this server (arguments split at whitespace, as in a shell
+    /// without quotes).
+    fn run(&self, line: &str) -> Output {
         Command::new(BIN)
-            .args(args)
+            .args(line.split_whitespace())
             .env("VNET_SERVER", &self.url)
             .env_remove("VNET_SUBSCRIPTION")
             .env_remove("RUST_LOG")
@@ -77,12 +78,11 @@ impl Server {
     }
 
     /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
+    fn ok(&self, line: &str) -> String {
+        let out = self.run(line);
         assert!(
             out.status.success(),
-            "vnet {} failed ({}):\n{}",
-            args.join(" "),
+            "vnet {line} failed ({}):\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
@@ -90,19 +90,18 @@ impl Server {
     }
 
     /// Runs a command that must succeed and print JSON.
-    fn json(&self, args: &[&str]) -> Value {
-        let text = self.ok(args);
+    fn json(&self, line: &str) -> Value {
+        let text = self.ok(line);
         serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("vnet {}: not JSON ({e}):\n{text}", args.join(" ")))
+            .unwrap_or_else(|e| panic!("vnet {line}: not JSON ({e}):\n{text}"))
     }
 
     /// Runs a command that must fail; returns its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
+    fn fails(&self, line: &str) -> String {
+        let out = self.run(line);
         assert!(
             !out.status.success(),
-            "vnet {} should have failed but printed:\n{}",
-            args.join(" "),
+            "vnet {line} should have failed but printed:\n{}",
             String::from_utf8_lossy(&out.stdout)
         );
         assert!(
@@ -131,44 +130,38 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// The rows of a `-o table` output, split into cells (columns are separated by 2+ spaces).
-fn table_rows(text: &str) -> Vec<Vec<String>> {
+/// The rows of a `-o table` output, each as its non-empty cells joined by one space (columns
+/// are separated by two or more spaces, and no cell here contains two).
+fn table_rows(text: &str) -> Vec<String> {
     text.lines()
         .skip(2)
         .map(|line| {
             line.split("  ")
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
-                .map(str::to_owned)
-                .collect()
+                .collect::<Vec<_>>()
+                .join(" ")
         })
         .collect()
+}
+
+/// Whether a `-o table` output has a row that starts with these cells.
+fn has_row(text: &str, cells: &str) -> bool {
+    table_rows(text)
+        .iter()
+        .any(|row| row == cells || row.starts_with(&format!("{cells} ")))
 }
 
 #[test]
 fn hub_and_spoke() {
     let s = Server::start();
 
-    let rg = s.json(&["group", "create", "-n", "rg1", "-l", "westus"]);
+    let rg = s.json("group create -n rg1 -l westus");
     assert_eq!(rg["name"], "rg1");
     assert_eq!(rg["properties"]["provisioningState"], "Succeeded");
 
     // Two VNets; the hub gets its subnet at creation, the spoke through `subnet create`.
-    let hub = s.json(&[
-        "network",
-        "vnet",
-        "create",
-        "-g",
-        "rg1",
-        "-n",
-        "hub",
-        "--address-prefixes",
-        "10.0.0.0/16",
-        "--subnet-name",
-        "default",
-        "--subnet-prefixes",
-        "10.0.0.0/24",
-    ]);
+    let hub = s.json("network vnet create -g rg1 -n hub --address-prefixes 10.0.0.0/16 --subnet-name default --subnet-prefixes 10.0.0.0/24");
     assert_eq!(
         hub["location"], "westus",
         "location defaults to the group's"
@@ -176,45 +169,13 @@ fn hub_and_spoke() {
     assert_eq!(hub["addressSpace"]["addressPrefixes"][0], "10.0.0.0/16");
     assert_eq!(hub["subnets"][0]["name"], "default");
     assert_eq!(hub["resourceGroup"], "rg1");
-    s.json(&[
-        "network",
-        "vnet",
-        "create",
-        "-g",
-        "rg1",
-        "-n",
-        "spoke",
-        "--address-prefixes",
-        "10.1.0.0/16",
-    ]);
-    let subnet = s.json(&[
-        "network",
-        "vnet",
-        "subnet",
-        "create",
-        "-g",
-        "rg1",
-        "--vnet-name",
-        "spoke",
-        "-n",
-        "workload",
-        "--address-prefixes",
-        "10.1.1.0/24",
-    ]);
+    s.json("network vnet create -g rg1 -n spoke --address-prefixes 10.1.0.0/16");
+    let subnet = s.json("network vnet subnet create -g rg1 --vnet-name spoke -n workload --address-prefixes 10.1.1.0/24");
     assert_eq!(subnet["addressPrefix"], "10.1.1.0/24");
-    let subnets = s.json(&[
-        "network",
-        "vnet",
-        "subnet",
-        "list",
-        "-g",
-        "rg1",
-        "--vnet-name",
-        "spoke",
-    ]);
+    let subnets = s.json("network vnet subnet list -g rg1 --vnet-name spoke");
     assert_eq!(subnets.as_array().unwrap().len(), 1);
 
-    let table = s.ok(&["network", "vnet", "list", "-g", "rg1", "-o", "table"]);
+    let table = s.ok("network vnet list -g rg1 -o table");
     let rows = table_rows(&table);
     assert!(
         table.starts_with("Name    ResourceGroup    Location    NumSubnets    Prefixes"),
@@ -222,117 +183,33 @@ fn hub_and_spoke() {
     );
     assert_eq!(rows.len(), 2, "{table}");
     assert!(
-        rows.contains(&vec![
-            "hub".into(),
-            "rg1".into(),
-            "westus".into(),
-            "1".into(),
-            "10.0.0.0/16".into(),
-            "Succeeded".into()
-        ]),
+        has_row(&table, "hub rg1 westus 1 10.0.0.0/16 Succeeded"),
         "{table}"
     );
 
     // Peering: one side is Initiated, both sides make it Connected.
-    let there = s.json(&[
-        "network",
-        "vnet",
-        "peering",
-        "create",
-        "-g",
-        "rg1",
-        "--vnet-name",
-        "hub",
-        "-n",
-        "hub-to-spoke",
-        "--remote-vnet",
-        "spoke",
-        "--allow-forwarded-traffic",
-    ]);
+    let there = s.json("network vnet peering create -g rg1 --vnet-name hub -n hub-to-spoke --remote-vnet spoke --allow-forwarded-traffic");
     assert_eq!(there["peeringState"], "Initiated");
     assert_eq!(there["allowVirtualNetworkAccess"], true);
     assert_eq!(there["allowForwardedTraffic"], true);
-    let back = s.json(&[
-        "network",
-        "vnet",
-        "peering",
-        "create",
-        "-g",
-        "rg1",
-        "--vnet-name",
-        "spoke",
-        "-n",
-        "spoke-to-hub",
-        "--remote-vnet",
-        "hub",
-    ]);
+    let back = s.json(
+        "network vnet peering create -g rg1 --vnet-name spoke -n spoke-to-hub --remote-vnet hub",
+    );
     assert_eq!(back["peeringState"], "Connected");
-    let there = s.json(&[
-        "network",
-        "vnet",
-        "peering",
-        "show",
-        "-g",
-        "rg1",
-        "--vnet-name",
-        "hub",
-        "-n",
-        "hub-to-spoke",
-    ]);
+    let there = s.json("network vnet peering show -g rg1 --vnet-name hub -n hub-to-spoke");
     assert_eq!(there["peeringState"], "Connected");
     assert_eq!(there["remoteVirtualNetwork"]["resourceGroup"], "rg1");
-    let table = s.ok(&[
-        "network",
-        "vnet",
-        "peering",
-        "list",
-        "-g",
-        "rg1",
-        "--vnet-name",
-        "spoke",
-        "-o",
-        "table",
-    ]);
-    assert_eq!(
-        table_rows(&table)[0][..4],
-        ["spoke-to-hub", "rg1", "hub", "Connected"],
-        "{table}"
-    );
+    let table = s.ok("network vnet peering list -g rg1 --vnet-name spoke -o table");
+    assert!(has_row(&table, "spoke-to-hub rg1 hub Connected"), "{table}");
 
     // NICs: a static address and a dynamic one.
-    let nic1 = s.json(&[
-        "network",
-        "nic",
-        "create",
-        "-g",
-        "rg1",
-        "-n",
-        "hub-nic",
-        "--vnet-name",
-        "hub",
-        "--subnet",
-        "default",
-        "--private-ip-address",
-        "10.0.0.10",
-    ]);
+    let nic1 = s.json("network nic create -g rg1 -n hub-nic --vnet-name hub --subnet default --private-ip-address 10.0.0.10");
     assert_eq!(nic1["ipConfigurations"][0]["privateIPAddress"], "10.0.0.10");
     assert_eq!(
         nic1["ipConfigurations"][0]["privateIPAllocationMethod"],
         "Static"
     );
-    let nic2 = s.json(&[
-        "network",
-        "nic",
-        "create",
-        "-g",
-        "rg1",
-        "-n",
-        "spoke-nic",
-        "--vnet-name",
-        "spoke",
-        "--subnet",
-        "workload",
-    ]);
+    let nic2 = s.json("network nic create -g rg1 -n spoke-nic --vnet-name spoke --subnet workload");
     assert_eq!(
         nic2["ipConfigurations"][0]["privateIPAllocationMethod"],
         "Dynamic"
@@ -342,22 +219,14 @@ fn hub_and_spoke() {
         .unwrap()
         .to_owned();
     assert!(dynamic_ip.starts_with("10.1.1."), "{dynamic_ip}");
-    let nics = s.ok(&["network", "nic", "list", "-g", "rg1", "-o", "table"]);
+    let nics = s.ok("network nic list -g rg1 -o table");
     assert!(
         nics.contains("10.0.0.10") && nics.contains(&dynamic_ip),
         "{nics}"
     );
 
     // Effective routes of the hub NIC: its own space, the peer's space, the system routes.
-    let routes = s.json(&[
-        "network",
-        "nic",
-        "show-effective-route-table",
-        "-g",
-        "rg1",
-        "-n",
-        "hub-nic",
-    ]);
+    let routes = s.json("network nic show-effective-route-table -g rg1 -n hub-nic");
     let value = routes["value"].as_array().expect("value array");
     let find = |prefix: &str| {
         value
@@ -372,17 +241,7 @@ fn hub_and_spoke() {
         .iter()
         .all(|r| r["source"] == "Default" && r["state"] == "Active"));
 
-    let table = s.ok(&[
-        "network",
-        "nic",
-        "show-effective-route-table",
-        "-g",
-        "rg1",
-        "-n",
-        "hub-nic",
-        "-o",
-        "table",
-    ]);
+    let table = s.ok("network nic show-effective-route-table -g rg1 -n hub-nic -o table");
     let mut lines = table.lines();
     assert_eq!(
         lines.next(),
@@ -394,171 +253,45 @@ fn hub_and_spoke() {
     );
     let rows = table_rows(&table);
     assert!(
-        rows.contains(&vec![
-            "Default".into(),
-            "Active".into(),
-            "10.1.0.0/16".into(),
-            "VNetPeering".into()
-        ]),
+        has_row(&table, "Default Active 10.1.0.0/16 VNetPeering"),
         "{table}"
     );
     assert_eq!(rows.len(), value.len());
 
     // Next hop from the hub NIC to the spoke NIC goes over the peering.
-    let hop = s.json(&[
-        "network",
-        "watcher",
-        "show-next-hop",
-        "-g",
-        "rg1",
-        "--vm",
-        "hub-nic",
-        "--source-ip",
-        "10.0.0.10",
-        "--dest-ip",
-        &dynamic_ip,
-    ]);
+    let hop = s.json(&format!(
+        "network watcher show-next-hop -g rg1 --vm hub-nic --source-ip 10.0.0.10 --dest-ip {dynamic_ip}"
+    ));
     assert_eq!(hop["nextHopType"], "VNetPeering");
 
     // A third VNet overlapping the hub cannot be peered with it.
-    s.json(&[
-        "network",
-        "vnet",
-        "create",
-        "-g",
-        "rg1",
-        "-n",
-        "clash",
-        "--address-prefixes",
-        "10.0.0.0/16",
-    ]);
-    let err = s.fails(&[
-        "network",
-        "vnet",
-        "peering",
-        "create",
-        "-g",
-        "rg1",
-        "--vnet-name",
-        "hub",
-        "-n",
-        "hub-to-clash",
-        "--remote-vnet",
-        "clash",
-    ]);
+    s.json("network vnet create -g rg1 -n clash --address-prefixes 10.0.0.0/16");
+    let err = s.fails(
+        "network vnet peering create -g rg1 --vnet-name hub -n hub-to-clash --remote-vnet clash",
+    );
     assert!(err.starts_with("VnetAddressSpacesOverlap: "), "{err}");
     assert!(err.contains("10.0.0.0/16"), "{err}");
-    s.fails(&[
-        "network",
-        "vnet",
-        "peering",
-        "show",
-        "-g",
-        "rg1",
-        "--vnet-name",
-        "hub",
-        "-n",
-        "hub-to-clash",
-    ]);
+    s.fails("network vnet peering show -g rg1 --vnet-name hub -n hub-to-clash");
 }
 
 #[test]
 fn address_space_change_and_sync() {
     let s = Server::start();
-    s.ok(&["group", "create", "-n", "rg", "-l", "eastus"]);
-    s.ok(&[
-        "network",
-        "vnet",
-        "create",
-        "-g",
-        "rg",
-        "-n",
-        "a",
-        "--address-prefixes",
-        "10.10.0.0/16",
-    ]);
-    s.ok(&[
-        "network",
-        "vnet",
-        "create",
-        "-g",
-        "rg",
-        "-n",
-        "b",
-        "--address-prefixes",
-        "10.20.0.0/16",
-    ]);
-    s.ok(&[
-        "network",
-        "vnet",
-        "peering",
-        "create",
-        "-g",
-        "rg",
-        "--vnet-name",
-        "a",
-        "-n",
-        "a-b",
-        "--remote-vnet",
-        "b",
-    ]);
-    s.ok(&[
-        "network",
-        "vnet",
-        "peering",
-        "create",
-        "-g",
-        "rg",
-        "--vnet-name",
-        "b",
-        "-n",
-        "b-a",
-        "--remote-vnet",
-        "a",
-    ]);
+    s.ok("group create -n rg -l eastus");
+    s.ok("network vnet create -g rg -n a --address-prefixes 10.10.0.0/16");
+    s.ok("network vnet create -g rg -n b --address-prefixes 10.20.0.0/16");
+    s.ok("network vnet peering create -g rg --vnet-name a -n a-b --remote-vnet b");
+    s.ok("network vnet peering create -g rg --vnet-name b -n b-a --remote-vnet a");
 
-    let b = s.json(&[
-        "network",
-        "vnet",
-        "update",
-        "-g",
-        "rg",
-        "-n",
-        "b",
-        "--address-prefixes",
-        "10.20.0.0/16",
-        "10.30.0.0/16",
-    ]);
+    let b = s.json("network vnet update -g rg -n b --address-prefixes 10.20.0.0/16 10.30.0.0/16");
     assert_eq!(
         b["addressSpace"]["addressPrefixes"],
         serde_json::json!(["10.20.0.0/16", "10.30.0.0/16"])
     );
 
-    let a_b = s.json(&[
-        "network",
-        "vnet",
-        "peering",
-        "show",
-        "-g",
-        "rg",
-        "--vnet-name",
-        "a",
-        "-n",
-        "a-b",
-    ]);
+    let a_b = s.json("network vnet peering show -g rg --vnet-name a -n a-b");
     assert_eq!(a_b["peeringSyncLevel"], "LocalNotInSync", "{a_b}");
-    let a_b = s.json(&[
-        "network",
-        "vnet",
-        "peering",
-        "sync",
-        "-g",
-        "rg",
-        "--vnet-name",
-        "a",
-        "-n",
-        "a-b",
-    ]);
+    let a_b = s.json("network vnet peering sync -g rg --vnet-name a -n a-b");
     assert_eq!(a_b["peeringSyncLevel"], "FullyInSync", "{a_b}");
     assert_eq!(a_b["peeringState"], "Connected");
     assert_eq!(
@@ -567,123 +300,33 @@ fn address_space_change_and_sync() {
     );
 
     // Options change without touching the link.
-    let a_b = s.json(&[
-        "network",
-        "vnet",
-        "peering",
-        "update",
-        "-g",
-        "rg",
-        "--vnet-name",
-        "a",
-        "-n",
-        "a-b",
-        "--allow-vnet-access",
-        "false",
-    ]);
+    let a_b =
+        s.json("network vnet peering update -g rg --vnet-name a -n a-b --allow-vnet-access false");
     assert_eq!(a_b["allowVirtualNetworkAccess"], false);
     assert_eq!(a_b["peeringState"], "Connected");
 
     // Deleting one side leaves the other Disconnected.
     assert_eq!(
-        s.ok(&[
-            "network",
-            "vnet",
-            "peering",
-            "delete",
-            "-g",
-            "rg",
-            "--vnet-name",
-            "b",
-            "-n",
-            "b-a"
-        ]),
+        s.ok("network vnet peering delete -g rg --vnet-name b -n b-a"),
         ""
     );
-    let a_b = s.json(&[
-        "network",
-        "vnet",
-        "peering",
-        "show",
-        "-g",
-        "rg",
-        "--vnet-name",
-        "a",
-        "-n",
-        "a-b",
-    ]);
+    let a_b = s.json("network vnet peering show -g rg --vnet-name a -n a-b");
     assert_eq!(a_b["peeringState"], "Disconnected");
 }
 
 #[test]
 fn user_routes_and_vpn_gateway() {
     let s = Server::start();
-    s.ok(&["group", "create", "-n", "net", "-l", "westeurope"]);
-    s.ok(&[
-        "network",
-        "vnet",
-        "create",
-        "-g",
-        "net",
-        "-n",
-        "hub",
-        "--address-prefixes",
-        "10.0.0.0/16",
-        "--subnet-name",
-        "apps",
-        "--subnet-prefixes",
-        "10.0.1.0/24",
-    ]);
-    s.ok(&[
-        "network",
-        "vnet",
-        "subnet",
-        "create",
-        "-g",
-        "net",
-        "--vnet-name",
-        "hub",
-        "-n",
-        "GatewaySubnet",
-        "--address-prefixes",
-        "10.0.255.0/27",
-    ]);
+    s.ok("group create -n net -l westeurope");
+    s.ok("network vnet create -g net -n hub --address-prefixes 10.0.0.0/16 --subnet-name apps --subnet-prefixes 10.0.1.0/24");
+    s.ok("network vnet subnet create -g net --vnet-name hub -n GatewaySubnet --address-prefixes 10.0.255.0/27");
 
     // A user route through an appliance shows up as the active default route.
-    s.ok(&["network", "route-table", "create", "-g", "net", "-n", "rt"]);
-    let route = s.json(&[
-        "network",
-        "route-table",
-        "route",
-        "create",
-        "-g",
-        "net",
-        "--route-table-name",
-        "rt",
-        "-n",
-        "to-nva",
-        "--address-prefix",
-        "0.0.0.0/0",
-        "--next-hop-type",
-        "VirtualAppliance",
-        "--next-hop-ip-address",
-        "10.0.1.100",
-    ]);
+    s.ok("network route-table create -g net -n rt");
+    let route = s.json("network route-table route create -g net --route-table-name rt -n to-nva --address-prefix 0.0.0.0/0 --next-hop-type VirtualAppliance --next-hop-ip-address 10.0.1.100");
     assert_eq!(route["nextHopType"], "VirtualAppliance");
-    let subnet = s.json(&[
-        "network",
-        "vnet",
-        "subnet",
-        "update",
-        "-g",
-        "net",
-        "--vnet-name",
-        "hub",
-        "-n",
-        "apps",
-        "--route-table",
-        "rt",
-    ]);
+    let subnet =
+        s.json("network vnet subnet update -g net --vnet-name hub -n apps --route-table rt");
     assert_eq!(
         subnet["routeTable"]["id"]
             .as_str()
@@ -692,93 +335,30 @@ fn user_routes_and_vpn_gateway() {
             .next(),
         Some("rt")
     );
-    s.ok(&[
-        "network",
-        "nic",
-        "create",
-        "-g",
-        "net",
-        "-n",
-        "app-nic",
-        "--vnet-name",
-        "hub",
-        "--subnet",
-        "apps",
-        "--ip-forwarding",
-    ]);
-    let table = s.ok(&[
-        "network",
-        "nic",
-        "show-effective-route-table",
-        "-g",
-        "net",
-        "-n",
-        "app-nic",
-        "-o",
-        "table",
-    ]);
-    let rows = table_rows(&table);
+    s.ok("network nic create -g net -n app-nic --vnet-name hub --subnet apps --ip-forwarding");
+    let table = s.ok("network nic show-effective-route-table -g net -n app-nic -o table");
     assert!(
-        rows.contains(&vec![
-            "User".into(),
-            "Active".into(),
-            "0.0.0.0/0".into(),
-            "VirtualAppliance".into(),
-            "10.0.1.100".into()
-        ]),
+        has_row(&table, "User Active 0.0.0.0/0 VirtualAppliance 10.0.1.100"),
         "{table}"
     );
     assert!(
-        rows.contains(&vec![
-            "Default".into(),
-            "Invalid".into(),
-            "0.0.0.0/0".into(),
-            "Internet".into()
-        ]),
+        has_row(&table, "Default Invalid 0.0.0.0/0 Internet"),
         "{table}"
     );
-    let routes = s.ok(&[
-        "network",
-        "route-table",
-        "route",
-        "list",
-        "-g",
-        "net",
-        "--route-table-name",
-        "rt",
-        "-o",
-        "table",
-    ]);
+    let routes = s.ok("network route-table route list -g net --route-table-name rt -o table");
     assert!(
         routes.contains("to-nva") && routes.contains("10.0.1.100"),
         "{routes}"
     );
 
     // A VPN gateway, created without waiting, then followed until provisioned.
-    let pip = s.json(&["network", "public-ip", "create", "-g", "net", "-n", "gw-ip"]);
+    let pip = s.json("network public-ip create -g net -n gw-ip");
     assert!(pip["ipAddress"].is_string(), "{pip}");
-    let out = s.ok(&[
-        "network",
-        "vnet-gateway",
-        "create",
-        "-g",
-        "net",
-        "-n",
-        "gw",
-        "--vnet",
-        "hub",
-        "--public-ip-addresses",
-        "gw-ip",
-        "--asn",
-        "65010",
-        "--address-prefixes",
-        "172.16.201.0/24",
-        "--no-wait",
-    ]);
+    let out = s.ok("network vnet-gateway create -g net -n gw --vnet hub --public-ip-addresses gw-ip --asn 65010 --address-prefixes 172.16.201.0/24 --no-wait");
     assert_eq!(out, "", "--no-wait prints nothing");
     let deadline = Instant::now() + Duration::from_secs(30);
     let gw = loop {
-        let gw = s.json(&["network", "vnet-gateway", "show", "-g", "net", "-n", "gw"]);
+        let gw = s.json("network vnet-gateway show -g net -n gw");
         if gw["provisioningState"] == "Succeeded" || Instant::now() > deadline {
             break gw;
         }
@@ -792,153 +372,45 @@ fn user_routes_and_vpn_gateway() {
     );
 
     // Site-to-site: local gateway, connection (waits for provisioning), shared key.
-    let lng = s.json(&[
-        "network",
-        "local-gateway",
-        "create",
-        "-g",
-        "net",
-        "-n",
-        "onprem",
-        "--gateway-ip-address",
-        "198.51.100.10",
-        "--local-address-prefixes",
-        "192.168.0.0/16",
-    ]);
+    let lng = s.json("network local-gateway create -g net -n onprem --gateway-ip-address 198.51.100.10 --local-address-prefixes 192.168.0.0/16");
     assert_eq!(
         lng["provisioningState"], "Succeeded",
         "the CLI waits for asynchronous provisioning"
     );
-    let conn = s.json(&[
-        "network",
-        "vpn-connection",
-        "create",
-        "-g",
-        "net",
-        "-n",
-        "s2s",
-        "--vnet-gateway1",
-        "gw",
-        "--local-gateway2",
-        "onprem",
-        "--shared-key",
-        "abc123",
-    ]);
+    let conn = s.json("network vpn-connection create -g net -n s2s --vnet-gateway1 gw --local-gateway2 onprem --shared-key abc123");
     assert_eq!(conn["provisioningState"], "Succeeded");
     assert_eq!(conn["connectionType"], "IPsec");
     assert!(conn.get("sharedKey").is_none(), "the key is write-only");
     assert_eq!(
-        s.json(&[
-            "network",
-            "vpn-connection",
-            "shared-key",
-            "show",
-            "-g",
-            "net",
-            "--connection-name",
-            "s2s"
-        ])["value"],
+        s.json("network vpn-connection shared-key show -g net --connection-name s2s")["value"],
         "abc123"
     );
-    s.ok(&[
-        "network",
-        "vpn-connection",
-        "shared-key",
-        "update",
-        "-g",
-        "net",
-        "--connection-name",
-        "s2s",
-        "--value",
-        "n3wk3y",
-    ]);
+    s.ok("network vpn-connection shared-key update -g net --connection-name s2s --value n3wk3y");
     assert_eq!(
-        s.json(&[
-            "network",
-            "vpn-connection",
-            "shared-key",
-            "show",
-            "-g",
-            "net",
-            "--connection-name",
-            "s2s"
-        ])["value"],
+        s.json("network vpn-connection shared-key show -g net --connection-name s2s")["value"],
         "n3wk3y"
     );
-    s.ok(&[
-        "network",
-        "vpn-connection",
-        "shared-key",
-        "reset",
-        "-g",
-        "net",
-        "--connection-name",
-        "s2s",
-        "--key-length",
-        "40",
-    ]);
-    let key = s.json(&[
-        "network",
-        "vpn-connection",
-        "shared-key",
-        "show",
-        "-g",
-        "net",
-        "--connection-name",
-        "s2s",
-    ]);
+    s.ok("network vpn-connection shared-key reset -g net --connection-name s2s --key-length 40");
+    let key = s.json("network vpn-connection shared-key show -g net --connection-name s2s");
     assert_ne!(key["value"], "n3wk3y");
-    let table = s.ok(&[
-        "network",
-        "vpn-connection",
-        "list",
-        "-g",
-        "net",
-        "-o",
-        "table",
-    ]);
-    assert_eq!(
-        table_rows(&table)[0][..4],
-        ["s2s", "net", "westeurope", "IPsec"],
-        "{table}"
-    );
+    let table = s.ok("network vpn-connection list -g net -o table");
+    assert!(has_row(&table, "s2s net westeurope IPsec"), "{table}");
 
     // Deleting waits for the operation; the resource is gone afterwards.
-    assert_eq!(
-        s.ok(&[
-            "network",
-            "vpn-connection",
-            "delete",
-            "-g",
-            "net",
-            "-n",
-            "s2s"
-        ]),
-        ""
-    );
-    let err = s.fails(&[
-        "network",
-        "vpn-connection",
-        "show",
-        "-g",
-        "net",
-        "-n",
-        "s2s",
-    ]);
+    assert_eq!(s.ok("network vpn-connection delete -g net -n s2s"), "");
+    let err = s.fails("network vpn-connection show -g net -n s2s");
     assert!(err.starts_with("ResourceNotFound: "), "{err}");
-    s.ok(&["group", "delete", "-n", "net", "--yes"]);
-    let err = s.fails(&["group", "show", "-n", "net"]);
+    s.ok("group delete -n net --yes");
+    let err = s.fails("group show -n net");
     assert!(err.starts_with("ResourceGroupNotFound: "), "{err}");
 }
 
 #[test]
 fn errors_are_code_colon_message() {
     let s = Server::start();
-    let err = s.fails(&["network", "vnet", "create", "-g", "missing", "-n", "v"]);
+    let err = s.fails("network vnet create -g missing -n v");
     assert!(err.starts_with("ResourceGroupNotFound: "), "{err}");
-    let err = s.fails(&[
-        "network", "nic", "create", "-g", "missing", "-n", "n", "--subnet", "s",
-    ]);
+    let err = s.fails("network nic create -g missing -n n --subnet s");
     assert!(
         err.starts_with("ValidationError: --subnet s is a name"),
         "{err}"
@@ -966,6 +438,6 @@ fn errors_are_code_colon_message() {
     );
 
     // Usage errors are clap's (exit status 2).
-    let out = s.run(&["network", "vnet", "peering", "create", "-g", "rg"]);
+    let out = s.run("network vnet peering create -g rg");
     assert_eq!(out.status.code(), Some(2));
 }

@@ -11,6 +11,7 @@ use super::table::{Column, TableStyle};
 use super::Ctx;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
+use std::io::IsTerminal;
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
@@ -50,7 +51,7 @@ pub struct CreateArgs {
 pub struct DeleteArgs {
     #[command(flatten)]
     pub group: GroupName,
-    /// Accepted for az compatibility; vnet never prompts.
+    /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
     /// Do not wait for the operation to finish.
@@ -83,12 +84,43 @@ pub fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<Reply, CliError> {
             Reply::list(items, table)
         }
         GroupCommand::Delete(args) => {
+            confirm(args.yes, std::io::stdin().is_terminal(), ask_y_n)?;
             let url = ids::group_url(&ctx.subscription, &args.group.name);
             ctx.client.delete(&url, Wait::from_no_wait(args.no_wait))?;
             Reply::none()
         }
     };
     Ok(reply.unflattened())
+}
+
+/// Deleting a group deletes everything in it, so, as az does, it needs `--yes` or a "y" typed
+/// at a terminal; without a terminal to ask on, it is refused rather than assumed.
+fn confirm(yes: bool, interactive: bool, ask: impl FnOnce() -> bool) -> Result<(), CliError> {
+    if yes {
+        return Ok(());
+    }
+    if !interactive {
+        return Err(CliError::validation(
+            "Unable to prompt for confirmation as no tty available. Use --yes.",
+        ));
+    }
+    if ask() {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            "OperationCancelled",
+            "the resource group was not deleted",
+        ))
+    }
+}
+
+fn ask_y_n() -> bool {
+    use std::io::Write;
+    eprint!("Are you sure you want to perform this operation? (y/n): ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// `-l` if given, else the resource group's location (which also checks that the group exists
@@ -171,6 +203,22 @@ mod tests {
         assert_eq!(run_line(&ctx, "group delete -n rg1 --yes").unwrap(), "");
         assert_eq!(fake.requests()[0].method, Method::Delete);
         assert_eq!(fake.remaining(), 0);
+    }
+
+    #[test]
+    fn delete_needs_yes_or_a_terminal_answer() {
+        assert!(confirm(true, false, || panic!("not asked")).is_ok());
+        assert_eq!(
+            confirm(false, false, || panic!("not asked"))
+                .unwrap_err()
+                .code,
+            "ValidationError"
+        );
+        assert!(confirm(false, true, || true).is_ok());
+        assert_eq!(
+            confirm(false, true, || false).unwrap_err().code,
+            "OperationCancelled"
+        );
     }
 
     #[test]

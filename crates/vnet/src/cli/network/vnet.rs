@@ -6,7 +6,7 @@ use crate::cli::body;
 use crate::cli::error::CliError;
 use crate::cli::group::location_or_group;
 use crate::cli::http::Wait;
-use crate::cli::ids::kind;
+use crate::cli::ids::{self, kind};
 use crate::cli::output::Reply;
 use crate::cli::table::{Cell, Column, TableStyle};
 use crate::cli::Ctx;
@@ -25,6 +25,8 @@ pub enum VnetCommand {
     List(OptionalGroup),
     /// Delete a virtual network.
     Delete(NamedDelete),
+    /// Check whether a private IP address is free, and list free ones near it.
+    CheckIpAddress(CheckIpArgs),
     /// Subnets of a virtual network.
     #[command(subcommand)]
     Subnet(subnet::SubnetCommand),
@@ -64,6 +66,15 @@ pub struct UpdateArgs {
     /// Do not wait for the operation to finish.
     #[arg(long)]
     pub no_wait: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckIpArgs {
+    #[command(flatten)]
+    pub target: Named,
+    /// The private IP address to check.
+    #[arg(long, value_name = "IP")]
+    pub ip_address: std::net::IpAddr,
 }
 
 static COLUMNS: &[Column] = &[
@@ -125,6 +136,17 @@ pub fn run(ctx: &Ctx, cmd: VnetCommand) -> Result<Reply, CliError> {
                 .scope(&d.target.resource_group)
                 .id(kind::VIRTUAL_NETWORKS, &d.target.name);
             delete(ctx, &id, d.no_wait)
+        }
+        VnetCommand::CheckIpAddress(args) => {
+            let id = ctx
+                .scope(&args.target.resource_group)
+                .id(kind::VIRTUAL_NETWORKS, &args.target.name);
+            let url = format!(
+                "{}&ipAddress={}",
+                ids::network_url(&format!("{id}/CheckIPAddressAvailability")),
+                args.ip_address
+            );
+            Ok(Reply::value(Some(ctx.client.get(&url)?), TableStyle::Auto))
         }
         VnetCommand::Subnet(cmd) => subnet::run(ctx, cmd),
         VnetCommand::Peering(cmd) => peering::run(ctx, cmd),
@@ -268,6 +290,25 @@ mod tests {
              ------  ---------------  ----------  ------------  -----------  -------------------\n\
              hub     rg1              westus      1             10.0.0.0/16  Succeeded\n"
         );
+    }
+
+    #[test]
+    fn check_ip_address_is_a_get_with_the_address() {
+        let (ctx, fake) = ctx(vec![reply(
+            200,
+            json!({"available": false, "availableIPAddresses": ["10.0.0.5", "10.0.0.6"]}),
+        )]);
+        let out = run_line(
+            &ctx,
+            "network vnet check-ip-address -g rg1 -n hub --ip-address 10.0.0.4 -o table",
+        )
+        .unwrap();
+        assert_eq!(fake.requests()[0].method, Method::Get);
+        assert_eq!(
+            fake.requests()[0].url,
+            format!("http://vnet.test:7380{HUB}/CheckIPAddressAvailability?api-version=2025-07-01&ipAddress=10.0.0.4")
+        );
+        assert_eq!(out, "Available\n-----------\nFalse\n");
     }
 
     #[test]

@@ -27,6 +27,30 @@ pub enum VnetGatewayCommand {
     List(RequiredGroup),
     /// Delete a virtual network gateway.
     Delete(NamedDelete),
+    /// List the routes the gateway has learned (from BGP peers and local network gateways).
+    ListLearnedRoutes(Named),
+    /// List the routes the gateway advertises to a BGP peer.
+    ListAdvertisedRoutes(PeerArgs),
+    /// Show the state of the gateway's BGP sessions.
+    ListBgpPeerStatus(OptionalPeerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PeerArgs {
+    #[command(flatten)]
+    pub target: Named,
+    /// The BGP peer's IP address.
+    #[arg(long, value_name = "IP")]
+    pub peer: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OptionalPeerArgs {
+    #[command(flatten)]
+    pub target: Named,
+    /// Only this BGP peer (IP address).
+    #[arg(long, value_name = "IP")]
+    pub peer: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,6 +133,35 @@ static COLUMNS: &[Column] = &[
 ];
 const TABLE: TableStyle = TableStyle::columns(COLUMNS);
 
+/// az's table for learned and advertised routes (`GatewayRoute`), rows from `value`.
+static ROUTE_COLUMNS: &[Column] = &[
+    Column::new("Network", "/network"),
+    Column::new("NextHop", "/nextHop"),
+    Column::new("SourcePeer", "/sourcePeer"),
+    Column::new("Origin", "/origin"),
+    Column::new("AsPath", "/asPath"),
+    Column::new("Weight", "/weight"),
+];
+const ROUTE_TABLE: TableStyle = TableStyle::Columns {
+    rows: Some("/value"),
+    columns: ROUTE_COLUMNS,
+};
+
+/// az's table for BGP peer status (`BgpPeerStatus`), rows from `value`.
+static PEER_COLUMNS: &[Column] = &[
+    Column::new("Neighbor", "/neighbor"),
+    Column::new("ASN", "/asn"),
+    Column::new("State", "/state"),
+    Column::new("ConnectedDuration", "/connectedDuration"),
+    Column::new("RoutesReceived", "/routesReceived"),
+    Column::new("MessagesSent", "/messagesSent"),
+    Column::new("MessagesReceived", "/messagesReceived"),
+];
+const PEER_TABLE: TableStyle = TableStyle::Columns {
+    rows: Some("/value"),
+    columns: PEER_COLUMNS,
+};
+
 pub fn run(ctx: &Ctx, cmd: VnetGatewayCommand) -> Result<Reply, CliError> {
     match cmd {
         VnetGatewayCommand::Create(args) => {
@@ -134,7 +187,41 @@ pub fn run(ctx: &Ctx, cmd: VnetGatewayCommand) -> Result<Reply, CliError> {
             TABLE,
         ),
         VnetGatewayCommand::Delete(d) => delete(ctx, &gateway_id(ctx, &d.target), d.no_wait),
+        VnetGatewayCommand::ListLearnedRoutes(t) => {
+            action(ctx, &t, "getLearnedRoutes", None, ROUTE_TABLE)
+        }
+        VnetGatewayCommand::ListAdvertisedRoutes(a) => action(
+            ctx,
+            &a.target,
+            "getAdvertisedRoutes",
+            Some(&a.peer),
+            ROUTE_TABLE,
+        ),
+        VnetGatewayCommand::ListBgpPeerStatus(a) => action(
+            ctx,
+            &a.target,
+            "getBgpPeerStatus",
+            a.peer.as_deref(),
+            PEER_TABLE,
+        ),
     }
+}
+
+/// A POST action on the gateway (long-running; the result comes with the final answer).
+fn action(
+    ctx: &Ctx,
+    t: &Named,
+    name: &str,
+    peer: Option<&str>,
+    table: TableStyle,
+) -> Result<Reply, CliError> {
+    let mut url = ids::network_url(&format!("{}/{name}", gateway_id(ctx, t)));
+    if let Some(peer) = peer {
+        url.push_str("&peer=");
+        url.push_str(peer);
+    }
+    let value = ctx.client.post(&url, None, Wait::Yes)?;
+    Ok(Reply::value(value, table))
 }
 
 fn gateway_id(ctx: &Ctx, t: &Named) -> String {
@@ -272,6 +359,68 @@ mod tests {
         assert_eq!(props["sku"]["name"], "VpnGw2");
         assert!(props.get("bgpSettings").is_none());
         assert!(props.get("vpnClientConfiguration").is_none());
+    }
+
+    #[test]
+    fn advertised_routes_ask_for_the_peer_and_print_az_columns() {
+        let (ctx, fake) = ctx(vec![reply(
+            200,
+            json!({"value": [{"localAddress": "10.0.255.4", "network": "10.0.0.0/16", "nextHop": "10.0.255.4",
+                              "origin": "Igp", "asPath": "65010", "weight": 0}]}),
+        )]);
+        let out = run_line(
+            &ctx,
+            "network vnet-gateway list-advertised-routes -g rg1 -n gw --peer 192.168.255.1 -o table",
+        )
+        .unwrap();
+        assert_eq!(
+            fake.requests()[0].url,
+            format!("http://vnet.test:7380{RG}/virtualNetworkGateways/gw/getAdvertisedRoutes?api-version=2025-07-01&peer=192.168.255.1")
+        );
+        assert_eq!(
+            out,
+            "Network      NextHop     SourcePeer    Origin    AsPath    Weight\n\
+             -----------  ----------  ------------  --------  --------  --------\n\
+             10.0.0.0/16  10.0.255.4                Igp       65010     0\n"
+        );
+    }
+
+    #[test]
+    fn learned_routes_and_bgp_status_are_posts() {
+        let (ctx, fake) = ctx(vec![
+            reply(200, json!({"value": []})),
+            reply(
+                200,
+                json!({"value": [{"neighbor": "192.168.255.1", "asn": 65050, "state": "Connected"}]}),
+            ),
+        ]);
+        run_line(
+            &ctx,
+            "network vnet-gateway list-learned-routes -g rg1 -n gw",
+        )
+        .unwrap();
+        let out = run_line(
+            &ctx,
+            "network vnet-gateway list-bgp-peer-status -g rg1 -n gw -o table",
+        )
+        .unwrap();
+        let reqs = fake.requests();
+        assert!(reqs
+            .iter()
+            .all(|r| r.method == crate::cli::http::Method::Post));
+        assert!(reqs[0]
+            .url
+            .contains("/virtualNetworkGateways/gw/getLearnedRoutes?api-version="));
+        assert!(reqs[1]
+            .url
+            .ends_with("/getBgpPeerStatus?api-version=2025-07-01"));
+        assert!(
+            out.lines()
+                .nth(2)
+                .unwrap()
+                .starts_with("192.168.255.1  65050  Connected"),
+            "{out}"
+        );
     }
 
     #[test]
