@@ -304,7 +304,9 @@ fn peer_hop(link: &Value, rev: Option<&Value>, vnet: VnetIdx) -> PeerHop {
 pub fn compile(st: &State, bindings: &BTreeMap<String, Binding>, generation: u64) -> HostTables {
     // VNets and their spaces.
     let mut vnet_idx: HashMap<String, VnetIdx> = HashMap::new();
-    let mut vnets: Vec<(String, Vec<IpNet>, Vec<(IpNet, NicIdx)>)> = Vec::new();
+    // (key, address space, host routes)
+    type VnetParts = (String, Vec<IpNet>, Vec<(IpNet, NicIdx)>);
+    let mut vnets: Vec<VnetParts> = Vec::new();
     for (k, d) in st.scan("/subscriptions/") {
         if kind_of(d) == Some(Kind::VirtualNetwork) {
             vnet_idx.insert(k.clone(), vnets.len() as VnetIdx);

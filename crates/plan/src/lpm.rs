@@ -147,7 +147,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn naive<'a, T>(entries: &'a [(IpNet, T)], a: IpAddr) -> Option<(u8, &'a T)> {
+    fn naive<T>(entries: &[(IpNet, T)], a: IpAddr) -> Option<(u8, &T)> {
         let mut best: Option<(u8, &T)> = None;
         for (n, v) in entries {
             if n.contains(&a) && best.is_none_or(|(l, _)| n.prefix_len() > l) {
