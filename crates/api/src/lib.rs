@@ -2,6 +2,7 @@
 //! store) and answers Azure's REST calls for virtual networks, peerings, NICs, route tables,
 //! public IPs, VPN gateways, local network gateways and connections.
 
+pub mod dataplane;
 pub mod engine;
 pub mod http;
 pub mod openapi;
@@ -59,7 +60,7 @@ pub fn open_app(data_dir: &std::path::Path, config: model::Config, opts: AppOpti
     std::fs::create_dir_all(data_dir)?;
     let store = store::SqliteStore::open(&data_dir.join("vnet.db"))?;
     let engine = Engine::open(Arc::new(store), config)?;
-    let app = Arc::new(App { engine: Arc::new(engine), opts });
+    let app = Arc::new(App { engine: Arc::new(engine), opts, dataplane: Default::default() });
     Ok(app)
 }
 
@@ -85,6 +86,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), BoxError> {
     let config = model::Config { public_ip_pools: pools };
     let app = open_app(&cfg.data_dir, config, AppOptions::default())?;
     resume(&app).await;
+    dataplane::start(&app);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, data_dir = %cfg.data_dir.display(), "vnet API listening");
     axum::serve(listener, router(app))

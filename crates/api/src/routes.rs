@@ -41,6 +41,8 @@ impl Default for AppOptions {
 pub struct App {
     pub engine: Arc<Engine>,
     pub opts: AppOptions,
+    /// The data plane (agent and planner), once started by [`crate::dataplane::start`].
+    pub dataplane: std::sync::OnceLock<Arc<crate::dataplane::Dataplane>>,
 }
 
 /// One request, decoded.
@@ -77,6 +79,9 @@ impl App {
         let l: Vec<&str> = low.iter().map(String::as_str).collect();
         if l.as_slice() == ["openapi.json"] {
             return Ok(json_response(200, &crate::openapi::document(), &[]));
+        }
+        if l.first() == Some(&"vnet") {
+            return crate::dataplane::dispatch(self, req).await;
         }
         if l.first() != Some(&"subscriptions") {
             return Err(not_found_route(&req.path));
