@@ -37,7 +37,12 @@ pub fn overlapping(a: &[IpNet], b: &[IpNet]) -> Vec<String> {
         for y in b {
             if overlaps(x, y) {
                 // Azure reports the smaller (more specific) of the two.
-                let s = if x.prefix_len() >= y.prefix_len() { x } else { y }.to_string();
+                let s = if x.prefix_len() >= y.prefix_len() {
+                    x
+                } else {
+                    y
+                }
+                .to_string();
                 if !out.contains(&s) {
                     out.push(s);
                 }
@@ -148,8 +153,14 @@ mod tests {
         let e = parse_prefix("10.0.0.1/16", "x").unwrap_err();
         assert_eq!(e.code, "InvalidCIDRNotation");
         assert!(e.message.contains("10.0.0.0/16"));
-        assert_eq!(parse_prefix("10.0.0/16", "x").unwrap_err().code, "InvalidAddressPrefixFormat");
-        assert_eq!(parse_prefix("10.0.0.0/33", "x").unwrap_err().code, "InvalidAddressPrefixFormat");
+        assert_eq!(
+            parse_prefix("10.0.0/16", "x").unwrap_err().code,
+            "InvalidAddressPrefixFormat"
+        );
+        assert_eq!(
+            parse_prefix("10.0.0.0/33", "x").unwrap_err().code,
+            "InvalidAddressPrefixFormat"
+        );
         assert!(parse_prefix("fd00:1::/64", "x").is_ok());
     }
 

@@ -15,7 +15,9 @@ pub fn props_mut(doc: &mut Value) -> &mut Map<String, Value> {
     if !doc.get("properties").is_some_and(Value::is_object) {
         doc["properties"] = json!({});
     }
-    doc["properties"].as_object_mut().expect("properties object")
+    doc["properties"]
+        .as_object_mut()
+        .expect("properties object")
 }
 
 pub fn get_bool(v: &Value, name: &str, default: bool) -> bool {
@@ -28,7 +30,9 @@ pub fn get_str<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
 
 /// The `id` of a reference field (`{"id": …}` or an embedded resource).
 pub fn ref_id<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get(name).and_then(|r| r.get("id")).and_then(Value::as_str)
+    v.get(name)
+        .and_then(|r| r.get("id"))
+        .and_then(Value::as_str)
 }
 
 pub fn ref_key(v: &Value, name: &str) -> Option<String> {
@@ -38,7 +42,11 @@ pub fn ref_key(v: &Value, name: &str) -> Option<String> {
 /// The strings of an array field.
 pub fn strs(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

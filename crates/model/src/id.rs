@@ -189,7 +189,9 @@ impl ResourceId {
         let bad = || {
             ArmError::bad(
                 "InvalidResourceReference",
-                format!("Resource id '{id}' is invalid or references an unsupported resource type."),
+                format!(
+                    "Resource id '{id}' is invalid or references an unsupported resource type."
+                ),
             )
         };
         let parts: Vec<&str> = id.split('/').collect();
@@ -258,10 +260,9 @@ pub fn check_name(kind: Kind, name: &str) -> ArmResult<()> {
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_alphanumeric() || (kind == Kind::ResourceGroup && c == '_'));
-    let last_ok = name
-        .chars()
-        .last()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || (kind == Kind::ResourceGroup && c == ')'));
+    let last_ok = name.chars().last().is_some_and(|c| {
+        c.is_ascii_alphanumeric() || c == '_' || (kind == Kind::ResourceGroup && c == ')')
+    });
     if name.is_empty() || name.len() > max || !name.chars().all(ok_char) || !first_ok || !last_ok {
         let code = if kind == Kind::ResourceGroup {
             "InvalidResourceGroupName"

@@ -43,7 +43,12 @@ pub fn render(st: &State, rid: &ResourceId, d: &Value) -> Value {
             let mut cfgs = Vec::new();
             for r in st.referrers(&key) {
                 let Some(u) = st.get(r) else { continue };
-                for c in props(u).get("ipConfigurations").and_then(Value::as_array).into_iter().flatten() {
+                for c in props(u)
+                    .get("ipConfigurations")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if doc::ref_key(props(c), "subnet").as_deref() == Some(key.as_str()) {
                         cfgs.push(json!({"id": doc::id_str(c)}));
                     }
@@ -60,14 +65,21 @@ pub fn render(st: &State, rid: &ResourceId, d: &Value) -> Value {
             let remote_now = doc::ref_key(props(d), "remoteVirtualNetwork")
                 .and_then(|k| st.get(&k))
                 .map(|r| json!({"addressPrefixes": doc::prefix_strings(&doc::vnet_space(r))}));
-            let local_snap = doc::private(d).get("localAddressSpace").cloned().unwrap_or(json!([]));
+            let local_snap = doc::private(d)
+                .get("localAddressSpace")
+                .cloned()
+                .unwrap_or(json!([]));
             let pm = props_obj(&mut out);
             pm.insert("peeringSyncLevel".into(), json!(level));
             pm.insert(
                 "remoteVirtualNetworkAddressSpace".into(),
-                remote_now.unwrap_or_else(|| pm.get("remoteAddressSpace").cloned().unwrap_or(json!({}))),
+                remote_now
+                    .unwrap_or_else(|| pm.get("remoteAddressSpace").cloned().unwrap_or(json!({}))),
             );
-            pm.insert("localAddressSpace".into(), json!({"addressPrefixes": local_snap}));
+            pm.insert(
+                "localAddressSpace".into(),
+                json!({"addressPrefixes": local_snap}),
+            );
             pm.insert(
                 "localVirtualNetworkAddressSpace".into(),
                 json!({"addressPrefixes": doc::prefix_strings(&doc::vnet_space(&local))}),
@@ -93,7 +105,12 @@ pub fn render(st: &State, rid: &ResourceId, d: &Value) -> Value {
             let mut assoc = None;
             for r in st.referrers(&key) {
                 let Some(u) = st.get(r) else { continue };
-                for c in props(u).get("ipConfigurations").and_then(Value::as_array).into_iter().flatten() {
+                for c in props(u)
+                    .get("ipConfigurations")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if doc::ref_key(props(c), "publicIPAddress").as_deref() == Some(key.as_str()) {
                         assoc = Some(json!({"id": doc::id_str(c)}));
                     }
@@ -110,7 +127,11 @@ pub fn render(st: &State, rid: &ResourceId, d: &Value) -> Value {
             }
         }
         Kind::VirtualNetworkGateway => {
-            let cfgs: Vec<Value> = props(d).get("ipConfigurations").and_then(Value::as_array).cloned().unwrap_or_default();
+            let cfgs: Vec<Value> = props(d)
+                .get("ipConfigurations")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let custom = props(d)
                 .get("bgpSettings")
                 .and_then(|b| b.get("bgpPeeringAddresses"))
@@ -141,7 +162,10 @@ pub fn render(st: &State, rid: &ResourceId, d: &Value) -> Value {
         Kind::Connection => {
             let status = doc::private(d).get("status").cloned();
             let pm = props_obj(&mut out);
-            pm.insert("connectionStatus".into(), status.unwrap_or(json!("Unknown")));
+            pm.insert(
+                "connectionStatus".into(),
+                status.unwrap_or(json!("Unknown")),
+            );
             pm.entry("ingressBytesTransferred").or_insert(json!(0));
             pm.entry("egressBytesTransferred").or_insert(json!(0));
         }

@@ -79,7 +79,12 @@ impl Route {
 }
 
 /// Azure's reserved ranges that get a None route unless the VNet uses them.
-const RESERVED: [&str; 4] = ["10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16"];
+const RESERVED: [&str; 4] = [
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+];
 
 /// The gateway a VNet's subnets route through: its own, or the remote one of a Connected
 /// peering with useRemoteGateways whose reverse link allows gateway transit.
@@ -112,21 +117,33 @@ pub fn gateway_prefixes(st: &State, gw: &Value) -> Vec<IpNet> {
         let cp = props(c);
         let g1 = doc::ref_key(cp, "virtualNetworkGateway1");
         let g2 = doc::ref_key(cp, "virtualNetworkGateway2");
-        if let Some(l) = doc::ref_key(cp, "localNetworkGateway2").filter(|_| g1.as_deref() == Some(&gkey)) {
+        if let Some(l) =
+            doc::ref_key(cp, "localNetworkGateway2").filter(|_| g1.as_deref() == Some(&gkey))
+        {
             if let Some(lng) = st.get(&l) {
-                out.extend(doc::stored_prefixes(props(lng).get("localNetworkAddressSpace").unwrap_or(&Value::Null)));
+                out.extend(doc::stored_prefixes(
+                    props(lng)
+                        .get("localNetworkAddressSpace")
+                        .unwrap_or(&Value::Null),
+                ));
             }
         }
         let other = if g1.as_deref() == Some(&gkey) { g2 } else { g1 };
         if doc::get_str(cp, "connectionType") == Some("Vnet2Vnet") {
-            if let Some(vk) = other.and_then(|k| st.get(&k)).and_then(crate::ops::gateway_vnet_of) {
+            if let Some(vk) = other
+                .and_then(|k| st.get(&k))
+                .and_then(crate::ops::gateway_vnet_of)
+            {
                 if let Some(v) = st.get(&vk) {
                     out.extend(doc::vnet_space(v));
                 }
             }
         }
     }
-    if let Some(pool) = props(gw).get("vpnClientConfiguration").and_then(|v| v.get("vpnClientAddressPool")) {
+    if let Some(pool) = props(gw)
+        .get("vpnClientConfiguration")
+        .and_then(|v| v.get("vpnClientAddressPool"))
+    {
         out.extend(doc::stored_prefixes(pool));
     }
     out.sort();
@@ -136,23 +153,45 @@ pub fn gateway_prefixes(st: &State, gw: &Value) -> Vec<IpNet> {
 
 /// The effective routes of the NIC `nic_key`, in Azure's order.
 pub fn effective_routes(st: &State, nic_key: &str) -> ArmResult<Vec<Route>> {
-    let nic = st.get(nic_key).ok_or_else(|| ArmError::new(404, "ResourceNotFound", format!("Network interface {nic_key} was not found.")))?;
-    let cfgs = props(nic).get("ipConfigurations").and_then(Value::as_array).cloned().unwrap_or_default();
+    let nic = st.get(nic_key).ok_or_else(|| {
+        ArmError::new(
+            404,
+            "ResourceNotFound",
+            format!("Network interface {nic_key} was not found."),
+        )
+    })?;
+    let cfgs = props(nic)
+        .get("ipConfigurations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let primary = cfgs
         .iter()
         .find(|c| doc::get_bool(props(c), "primary", false))
         .or(cfgs.first())
-        .ok_or_else(|| ArmError::bad("NetworkInterfaceMustHaveAtLeastOneIpConfiguration", "The NIC has no IP configuration."))?;
+        .ok_or_else(|| {
+            ArmError::bad(
+                "NetworkInterfaceMustHaveAtLeastOneIpConfiguration",
+                "The NIC has no IP configuration.",
+            )
+        })?;
     let subnet_key = doc::ref_key(props(primary), "subnet").unwrap_or_default();
     let subnet = st.get(&subnet_key).cloned().unwrap_or(Value::Null);
-    let vnet_key = ResourceId::parse(doc::id_str(&subnet)).ok().and_then(|s| s.parent()).map(|v| v.key()).unwrap_or_default();
+    let vnet_key = ResourceId::parse(doc::id_str(&subnet))
+        .ok()
+        .and_then(|s| s.parent())
+        .map(|v| v.key())
+        .unwrap_or_default();
     let vnet = st.get(&vnet_key).cloned().unwrap_or(Value::Null);
     Ok(compute(st, &vnet_key, &vnet, &subnet))
 }
 
 fn compute(st: &State, vnet_key: &str, vnet: &Value, subnet: &Value) -> Vec<Route> {
     let space = doc::vnet_space(vnet);
-    let mut routes: Vec<Route> = space.iter().map(|p| Route::new(Source::Default, *p, "VnetLocal", vec![])).collect();
+    let mut routes: Vec<Route> = space
+        .iter()
+        .map(|p| Route::new(Source::Default, *p, "VnetLocal", vec![]))
+        .collect();
 
     // Peering routes: Connected links, with the remote space as last synced.
     let mut peered: Vec<IpNet> = Vec::new();
@@ -167,12 +206,16 @@ fn compute(st: &State, vnet_key: &str, vnet: &Value, subnet: &Value) -> Vec<Rout
     }
 
     // The route table of the subnet.
-    let table = doc::ref_key(props(subnet), "routeTable").and_then(|k| st.get(&k).cloned().map(|t| (k, t)));
-    let disable_bgp = table.as_ref().is_some_and(|(_, t)| doc::get_bool(props(t), "disableBgpRoutePropagation", false));
+    let table =
+        doc::ref_key(props(subnet), "routeTable").and_then(|k| st.get(&k).cloned().map(|t| (k, t)));
+    let disable_bgp = table
+        .as_ref()
+        .is_some_and(|(_, t)| doc::get_bool(props(t), "disableBgpRoutePropagation", false));
 
     // Gateway routes, unless the table turns propagation off. Prefixes equal to or inside the
     // VNet's own or peered space are filtered, as Azure does for BGP.
-    let gw = serving_gateway(st, vnet_key).filter(|g| doc::get_str(props(g), "provisioningState") == Some("Succeeded"));
+    let gw = serving_gateway(st, vnet_key)
+        .filter(|g| doc::get_str(props(g), "provisioningState") == Some("Succeeded"));
     if let (Some(g), false) = (&gw, disable_bgp) {
         let ips: Vec<String> = props(g)
             .get("ipConfigurations")
@@ -185,7 +228,12 @@ fn compute(st: &State, vnet_key: &str, vnet: &Value, subnet: &Value) -> Vec<Rout
             if space.iter().chain(peered.iter()).any(|v| v.contains(&p)) {
                 continue;
             }
-            routes.push(Route::new(Source::VirtualNetworkGateway, p, "VirtualNetworkGateway", ips.clone()));
+            routes.push(Route::new(
+                Source::VirtualNetworkGateway,
+                p,
+                "VirtualNetworkGateway",
+                ips.clone(),
+            ));
         }
     }
 
@@ -193,7 +241,12 @@ fn compute(st: &State, vnet_key: &str, vnet: &Value, subnet: &Value) -> Vec<Rout
     let v4_default: IpNet = cidr::v4("0.0.0.0/0");
     routes.push(Route::new(Source::Default, v4_default, "Internet", vec![]));
     if space.iter().any(|p| p.network().is_ipv6()) {
-        routes.push(Route::new(Source::Default, cidr::v6("::/0"), "Internet", vec![]));
+        routes.push(Route::new(
+            Source::Default,
+            cidr::v6("::/0"),
+            "Internet",
+            vec![],
+        ));
     }
     for r in RESERVED {
         let rn = cidr::v4(r);
@@ -208,7 +261,9 @@ fn compute(st: &State, vnet_key: &str, vnet: &Value, subnet: &Value) -> Vec<Rout
         let table_id = doc::id_str(t).to_string();
         for (_, r) in st.scan(&format!("{tk}/routes/")) {
             let rp = props(r);
-            let hop = doc::get_str(rp, "nextHopType").unwrap_or("None").to_string();
+            let hop = doc::get_str(rp, "nextHopType")
+                .unwrap_or("None")
+                .to_string();
             let ip = doc::get_str(rp, "nextHopIpAddress").map(String::from);
             let valid = match hop.as_str() {
                 "VirtualNetworkGateway" => gw.is_some(),
@@ -241,7 +296,11 @@ fn compute(st: &State, vnet_key: &str, vnet: &Value, subnet: &Value) -> Vec<Rout
             continue;
         }
         for j in 0..n {
-            if i != j && routes[j].active && routes[j].prefix == routes[i].prefix && routes[j].source < routes[i].source {
+            if i != j
+                && routes[j].active
+                && routes[j].prefix == routes[i].prefix
+                && routes[j].source < routes[i].source
+            {
                 routes[i].active = false;
                 break;
             }
@@ -261,7 +320,9 @@ pub fn next_hop(st: &State, nic_key: &str, dest: IpAddr) -> ArmResult<Value> {
         .filter(|(n, _)| n.contains(&dest))
         .max_by_key(|(n, r)| (n.prefix_len(), std::cmp::Reverse(r.source)));
     let Some((_, r)) = best else {
-        return Ok(json!({"nextHopType": "None", "nextHopIpAddress": "", "routeTableId": "System Route"}));
+        return Ok(
+            json!({"nextHopType": "None", "nextHopIpAddress": "", "routeTableId": "System Route"}),
+        );
     };
     let ip = match r.next_hop_type.as_str() {
         "VnetLocal" | "VNetPeering" => dest.to_string(),

@@ -185,9 +185,18 @@ mod tests {
 
     #[test]
     fn cleans_and_refuses() {
-        let v = clean(&json!({"A": 1, "b": "ignored", "secret": "s", "list": [{"x": true}], "list2": null}), &T, "");
+        let v = clean(
+            &json!({"A": 1, "b": "ignored", "secret": "s", "list": [{"x": true}], "list2": null}),
+            &T,
+            "",
+        );
         assert!(v.is_err(), "unknown member list2 refused even when null");
-        let v = clean(&json!({"A": 1, "b": "ignored", "secret": "s", "list": [{"x": true}]}), &T, "").unwrap();
+        let v = clean(
+            &json!({"A": 1, "b": "ignored", "secret": "s", "list": [{"x": true}]}),
+            &T,
+            "",
+        )
+        .unwrap();
         assert_eq!(v, json!({"a": 1, "secret": "s", "list": [{"x": true}]}));
         let e = clean(&json!({"list": [{"x": "yes"}]}), &T, "properties").unwrap_err();
         assert!(e.message.contains("properties.list[0].x"), "{}", e.message);

@@ -100,7 +100,10 @@ pub const VNET: Ty = tracked!(
         rw("ddosProtectionPlan", Ty::Any),
         rw(
             "bgpCommunities",
-            Ty::Obj(&[rw("virtualNetworkCommunity", Ty::Str), ro("regionalCommunity", Ty::Any)])
+            Ty::Obj(&[
+                rw("virtualNetworkCommunity", Ty::Str),
+                ro("regionalCommunity", Ty::Any)
+            ])
         ),
         rw("encryption", Ty::Any),
         rw("flowTimeoutInMinutes", Ty::Int),
@@ -278,7 +281,14 @@ pub const GATEWAY: Ty = tracked!(
         rw("gatewayType", Ty::Str),
         rw("vpnType", Ty::Str),
         rw("vpnGatewayGeneration", Ty::Str),
-        rw("sku", Ty::Obj(&[rw("name", Ty::Str), rw("tier", Ty::Str), ro("capacity", Ty::Any)])),
+        rw(
+            "sku",
+            Ty::Obj(&[
+                rw("name", Ty::Str),
+                rw("tier", Ty::Str),
+                ro("capacity", Ty::Any)
+            ])
+        ),
         rw("enableBgp", Ty::Bool),
         rw("activeActive", Ty::Bool),
         rw("enablePrivateIpAddress", Ty::Bool),
@@ -403,4 +413,3 @@ pub fn of(kind: Kind) -> &'static Ty {
         Kind::NetworkWatcher => &NETWORK_WATCHER,
     }
 }
-

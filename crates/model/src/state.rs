@@ -78,7 +78,10 @@ impl State {
         self.docs.get(key)
     }
     /// Documents whose key starts with `prefix`, in key order.
-    pub fn scan<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+    pub fn scan<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
         self.docs
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(prefix))
@@ -208,7 +211,8 @@ mod tests {
 
     #[test]
     fn references_and_index() {
-        let nic = "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/networkinterfaces/n";
+        let nic =
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/networkinterfaces/n";
         let doc = json!({"id": "x", "properties": {"ipConfigurations": [{"id": format!("{nic}/ipConfigurations/a"), "properties": {"subnet": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/default"}}}]}});
         let r = references(nic, &doc);
         assert_eq!(r.len(), 1);
@@ -228,9 +232,12 @@ mod tests {
 
     #[test]
     fn ip_configuration_refs_trim_to_the_nic() {
-        let pip = "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/publicipaddresses/p";
+        let pip =
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/publicipaddresses/p";
         let doc = json!({"properties": {"ipConfiguration": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n/ipConfigurations/c"}}});
         let r = references(pip, &doc);
-        assert!(r.contains("/subscriptions/s/resourcegroups/rg/providers/microsoft.network/networkinterfaces/n"));
+        assert!(r.contains(
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/networkinterfaces/n"
+        ));
     }
 }

@@ -22,19 +22,36 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let mut w = World { st: State::new(), cfg: Config::default(), seed: 1 };
-        w.put(&ResourceId::group(SUB, RG), json!({"location": "westeurope"})).unwrap();
+        let mut w = World {
+            st: State::new(),
+            cfg: Config::default(),
+            seed: 1,
+        };
+        w.put(
+            &ResourceId::group(SUB, RG),
+            json!({"location": "westeurope"}),
+        )
+        .unwrap();
         w
     }
-    fn write(&mut self, f: impl FnOnce(&mut Tx, &mut Ctx) -> model::ArmResult<()>) -> model::ArmResult<()> {
+    fn write(
+        &mut self,
+        f: impl FnOnce(&mut Tx, &mut Ctx) -> model::ArmResult<()>,
+    ) -> model::ArmResult<()> {
         let mut seed = self.seed;
         let mut rng = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             seed
         };
         let changes = {
             let mut tx = Tx::new(&self.st);
-            let mut ctx = Ctx { config: &self.cfg, now: "2026-01-01T00:00:00Z".into(), rng: &mut rng };
+            let mut ctx = Ctx {
+                config: &self.cfg,
+                now: "2026-01-01T00:00:00Z".into(),
+                rng: &mut rng,
+            };
             f(&mut tx, &mut ctx)?;
             tx.into_changes()
         };
@@ -138,8 +155,11 @@ fn create_vnet(w: &mut World, i: usize, grown: bool) {
     if grown {
         p.push(format!("10.{}.0.0/16", 100 + i));
     }
-    let _ = w.put(&vnet_id(i), json!({"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": p},
-        "subnets": [{"name": "s", "properties": {"addressPrefix": format!("10.{i}.0.0/24")}}]}}));
+    let _ = w.put(
+        &vnet_id(i),
+        json!({"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": p},
+        "subnets": [{"name": "s", "properties": {"addressPrefix": format!("10.{i}.0.0/24")}}]}}),
+    );
     let nic = ResourceId::top(SUB, RG, Kind::NetworkInterface, &format!("nic{i}"));
     let sub = ResourceId::child_of(&vnet_id(i), Kind::Subnet, "s");
     let _ = w.put(&nic, json!({"location": "westeurope", "properties": {"ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": sub.to_id()}}}]}}));
@@ -187,7 +207,9 @@ proptest! {
 fn links(w: &World) -> Vec<(usize, usize, Value)> {
     let mut out = vec![];
     for a in 0..5 {
-        for (_, l) in w.st.scan(&format!("{}/virtualnetworkpeerings/", vnet_id(a).key())) {
+        for (_, l) in
+            w.st.scan(&format!("{}/virtualnetworkpeerings/", vnet_id(a).key()))
+        {
             let rk = doc::ref_key(doc::props(l), "remoteVirtualNetwork").unwrap();
             let b = (0..5).find(|b| vnet_id(*b).key() == rk).unwrap();
             out.push((a, b, l.clone()));
@@ -203,10 +225,18 @@ fn check_pairs(w: &World) -> Result<(), TestCaseError> {
         let state = peering_api::state_of(&l);
         match state {
             peering_api::CONNECTED => {
-                let (_, r) = rev.ok_or_else(|| TestCaseError::fail(format!("v{a}->v{b} Connected without reverse")))?;
+                let (_, r) = rev.ok_or_else(|| {
+                    TestCaseError::fail(format!("v{a}->v{b} Connected without reverse"))
+                })?;
                 prop_assert_eq!(peering_api::state_of(&r), peering_api::CONNECTED);
             }
-            _ => prop_assert!(rev.is_none(), "v{}->v{} is {} but the reverse link exists", a, b, state),
+            _ => prop_assert!(
+                rev.is_none(),
+                "v{}->v{} is {} but the reverse link exists",
+                a,
+                b,
+                state
+            ),
         }
     }
     Ok(())
@@ -225,11 +255,19 @@ fn check_routes(w: &World) -> Result<(), TestCaseError> {
         }
         for r in routes::effective_routes(&w.st, &key).unwrap() {
             let Some(net) = r.net() else { continue };
-            let octet = match net { ipnet::IpNet::V4(n) => n.network().octets()[1] as usize, _ => continue };
+            let octet = match net {
+                ipnet::IpNet::V4(n) => n.network().octets()[1] as usize,
+                _ => continue,
+            };
             let owner = if octet >= 100 { octet - 100 } else { octet };
             if owner < 5 && owner != i && net.prefix_len() == 16 {
-                prop_assert!(connected.contains(&(i, owner)) && connected.contains(&(owner, i)),
-                    "nic{} has route {:?} to v{} without a Connected peering", i, r, owner);
+                prop_assert!(
+                    connected.contains(&(i, owner)) && connected.contains(&(owner, i)),
+                    "nic{} has route {:?} to v{} without a Connected peering",
+                    i,
+                    r,
+                    owner
+                );
                 prop_assert_eq!(r.next_hop_type.as_str(), "VNetPeering");
             }
         }

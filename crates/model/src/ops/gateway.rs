@@ -15,8 +15,22 @@ use crate::state::Tx;
 use serde_json::{json, Value};
 
 pub const SKUS: [&str; 16] = [
-    "Basic", "Standard", "HighPerformance", "UltraPerformance", "VpnGw1", "VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5",
-    "VpnGw1AZ", "VpnGw2AZ", "VpnGw3AZ", "VpnGw4AZ", "VpnGw5AZ", "ErGw1AZ", "ErGwScale",
+    "Basic",
+    "Standard",
+    "HighPerformance",
+    "UltraPerformance",
+    "VpnGw1",
+    "VpnGw2",
+    "VpnGw3",
+    "VpnGw4",
+    "VpnGw5",
+    "VpnGw1AZ",
+    "VpnGw2AZ",
+    "VpnGw3AZ",
+    "VpnGw4AZ",
+    "VpnGw5AZ",
+    "ErGw1AZ",
+    "ErGwScale",
 ];
 
 /// ASNs Azure forbids on BGP speakers (Azure's own and IANA-reserved); `allow_azure_default`
@@ -42,7 +56,10 @@ fn check_bgp(p: &Value, owner: &str, gateway: bool) -> ArmResult<()> {
         }
         if let Some(a) = doc::get_str(b, "bgpPeeringAddress") {
             if !a.is_empty() && a.parse::<std::net::IpAddr>().is_err() {
-                return Err(ArmError::bad("InvalidBgpPeeringAddress", format!("BGP peering address {a} of {owner} is not a valid IP address.")));
+                return Err(ArmError::bad(
+                    "InvalidBgpPeeringAddress",
+                    format!("BGP peering address {a} of {owner} is not a valid IP address."),
+                ));
             }
         }
     }
@@ -65,7 +82,12 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
     let vpn_type = match doc::get_str(&p, "vpnType").unwrap_or("RouteBased") {
         t if t.eq_ignore_ascii_case("RouteBased") => "RouteBased",
         t if t.eq_ignore_ascii_case("PolicyBased") => "PolicyBased",
-        t => return Err(ArmError::bad("InvalidVpnType", format!("vpnType {t} of gateway {gid} must be RouteBased or PolicyBased."))),
+        t => {
+            return Err(ArmError::bad(
+                "InvalidVpnType",
+                format!("vpnType {t} of gateway {gid} must be RouteBased or PolicyBased."),
+            ))
+        }
     };
     if let Some(e) = &existing {
         let old = doc::get_str(props(e), "vpnType").unwrap_or("RouteBased");
@@ -76,24 +98,49 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
             ));
         }
     }
-    let sku_name = p.get("sku").and_then(|s| doc::get_str(s, "name")).ok_or_else(|| {
-        ArmError::bad("InvalidGatewaySku", format!("Gateway {gid} must specify sku.name."))
-    })?;
-    let Some(sku) = SKUS.iter().find(|s| s.eq_ignore_ascii_case(sku_name)).copied() else {
-        return Err(ArmError::bad("InvalidGatewaySku", format!("Gateway SKU {sku_name} is not valid; use one of {}.", SKUS.join(", "))));
+    let sku_name = p
+        .get("sku")
+        .and_then(|s| doc::get_str(s, "name"))
+        .ok_or_else(|| {
+            ArmError::bad(
+                "InvalidGatewaySku",
+                format!("Gateway {gid} must specify sku.name."),
+            )
+        })?;
+    let Some(sku) = SKUS
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(sku_name))
+        .copied()
+    else {
+        return Err(ArmError::bad(
+            "InvalidGatewaySku",
+            format!(
+                "Gateway SKU {sku_name} is not valid; use one of {}.",
+                SKUS.join(", ")
+            ),
+        ));
     };
     if sku.starts_with("ErGw") {
-        return Err(ArmError::bad("InvalidGatewaySku", format!("SKU {sku} is an ExpressRoute SKU and cannot be used by a VPN gateway.")));
+        return Err(ArmError::bad(
+            "InvalidGatewaySku",
+            format!("SKU {sku} is an ExpressRoute SKU and cannot be used by a VPN gateway."),
+        ));
     }
     let active_active = doc::get_bool(&p, "activeActive", false);
     let enable_bgp = doc::get_bool(&p, "enableBgp", false);
     if sku == "Basic" && (active_active || enable_bgp) {
         return Err(ArmError::bad(
             "BasicSkuNotSupportedFeature",
-            format!("Gateway {gid} uses the Basic SKU, which supports neither active-active nor BGP."),
+            format!(
+                "Gateway {gid} uses the Basic SKU, which supports neither active-active nor BGP."
+            ),
         ));
     }
-    let configs: Vec<Value> = p.get("ipConfigurations").and_then(Value::as_array).cloned().unwrap_or_default();
+    let configs: Vec<Value> = p
+        .get("ipConfigurations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let want = if active_active { 2 } else { 1 };
     if configs.len() != want {
         return Err(ArmError::bad(
@@ -101,7 +148,11 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
             format!(
                 "Gateway {gid} has {} IP configurations; an {} gateway needs exactly {want}.",
                 configs.len(),
-                if active_active { "active-active" } else { "active-standby" }
+                if active_active {
+                    "active-active"
+                } else {
+                    "active-standby"
+                }
             ),
         ));
     }
@@ -111,7 +162,9 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
     let mut first_ip: Option<String> = None;
     let mut mine = std::collections::BTreeSet::new();
     for (i, c) in configs.iter().enumerate() {
-        let cname = doc::get_str(c, "name").unwrap_or(if i == 0 { "default" } else { "ActiveActive" }).to_string();
+        let cname = doc::get_str(c, "name")
+            .unwrap_or(if i == 0 { "default" } else { "ActiveActive" })
+            .to_string();
         let owner = format!("{gid}/ipConfigurations/{cname}");
         let cp = props(c);
         let sref = doc::ref_id(cp, "subnet").ok_or_else(|| {
@@ -125,41 +178,83 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
             ));
         }
         let prefixes = doc::subnet_prefixes(&subnet);
-        if !prefixes.iter().any(|n| n.network().is_ipv4() && n.prefix_len() <= 29) {
+        if !prefixes
+            .iter()
+            .any(|n| n.network().is_ipv4() && n.prefix_len() <= 29)
+        {
             return Err(ArmError::bad(
                 "GatewaySubnetTooSmall",
-                format!("GatewaySubnet {} must be /29 or larger (/27 recommended).", sid.to_id()),
+                format!(
+                    "GatewaySubnet {} must be /29 or larger (/27 recommended).",
+                    sid.to_id()
+                ),
             ));
         }
         let vk = sid.parent().expect("vnet").key();
         if vnet_key.get_or_insert(vk.clone()) != &vk {
-            return Err(ArmError::bad("InvalidGatewaySubnet", format!("All IP configurations of gateway {gid} must use the same GatewaySubnet.")));
+            return Err(ArmError::bad(
+                "InvalidGatewaySubnet",
+                format!("All IP configurations of gateway {gid} must use the same GatewaySubnet."),
+            ));
         }
         let pref = doc::ref_id(cp, "publicIPAddress").ok_or_else(|| {
-            ArmError::bad("PublicIPAddressRequired", format!("IP configuration {owner} must reference a public IP address."))
+            ArmError::bad(
+                "PublicIPAddressRequired",
+                format!("IP configuration {owner} must reference a public IP address."),
+            )
         })?;
         let (pid, _) = resolve(tx, pref, Kind::PublicIp, &owner)?;
-        let users: Vec<String> = tx.referrers(&pid.key()).into_iter().filter(|u| u != &key).collect();
+        let users: Vec<String> = tx
+            .referrers(&pid.key())
+            .into_iter()
+            .filter(|u| u != &key)
+            .collect();
         if let Some(u) = users.first() {
-            return Err(ArmError::bad("PublicIPAddressInUse", format!("Public IP address {} is already associated with {u}.", pid.to_id())));
+            return Err(ArmError::bad(
+                "PublicIPAddressInUse",
+                format!(
+                    "Public IP address {} is already associated with {u}.",
+                    pid.to_id()
+                ),
+            ));
         }
-        if new_configs.iter().any(|x: &Value| doc::ref_key(props(x), "publicIPAddress") == Some(pid.key())) {
-            return Err(ArmError::bad("PublicIPAddressInUse", format!("Each IP configuration of gateway {gid} needs its own public IP address.")));
+        if new_configs
+            .iter()
+            .any(|x: &Value| doc::ref_key(props(x), "publicIPAddress") == Some(pid.key()))
+        {
+            return Err(ArmError::bad(
+                "PublicIPAddressInUse",
+                format!("Each IP configuration of gateway {gid} needs its own public IP address."),
+            ));
         }
         // The gateway takes a private address of GatewaySubnet, kept across updates.
         let mut taken = taken_addresses(tx, &sid.key(), Some(&key));
         taken.extend(mine.iter().copied());
         let kept = existing.as_ref().and_then(|e| {
-            props(e).get("ipConfigurations").and_then(Value::as_array).and_then(|a| {
-                a.iter()
-                    .find(|o| doc::name(o) == cname && doc::ref_key(props(o), "subnet") == Some(sid.key()))
-                    .and_then(|o| doc::get_str(props(o), "privateIPAddress").and_then(|s| s.parse().ok()))
-            })
+            props(e)
+                .get("ipConfigurations")
+                .and_then(Value::as_array)
+                .and_then(|a| {
+                    a.iter()
+                        .find(|o| {
+                            doc::name(o) == cname
+                                && doc::ref_key(props(o), "subnet") == Some(sid.key())
+                        })
+                        .and_then(|o| {
+                            doc::get_str(props(o), "privateIPAddress").and_then(|s| s.parse().ok())
+                        })
+                })
         });
         let ip = match kept {
             Some(a) => a,
             None => allocate(&prefixes, false, &taken).ok_or_else(|| {
-                ArmError::bad("SubnetIsFull", format!("GatewaySubnet {} has no free address for gateway {gid}.", sid.to_id()))
+                ArmError::bad(
+                    "SubnetIsFull",
+                    format!(
+                        "GatewaySubnet {} has no free address for gateway {gid}.",
+                        sid.to_id()
+                    ),
+                )
             })?,
         };
         mine.insert(ip);
@@ -203,11 +298,25 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
     pm.insert("ipConfigurations".into(), Value::Array(new_configs));
     pm.insert("gatewayType".into(), json!("Vpn"));
     pm.insert("vpnType".into(), json!(vpn_type));
-    pm.insert("sku".into(), json!({"name": sku, "tier": sku, "capacity": 2}));
+    pm.insert(
+        "sku".into(),
+        json!({"name": sku, "tier": sku, "capacity": 2}),
+    );
     pm.insert("activeActive".into(), json!(active_active));
     pm.insert("enableBgp".into(), json!(enable_bgp));
-    pm.entry("vpnGatewayGeneration").or_insert(json!(if sku == "Basic" { "None" } else { "Generation1" }));
-    for f in ["enablePrivateIpAddress", "enableBgpRouteTranslationForNat", "disableIPSecReplayProtection", "allowVirtualWanTraffic", "allowRemoteVnetTraffic"] {
+    pm.entry("vpnGatewayGeneration")
+        .or_insert(json!(if sku == "Basic" {
+            "None"
+        } else {
+            "Generation1"
+        }));
+    for f in [
+        "enablePrivateIpAddress",
+        "enableBgpRouteTranslationForNat",
+        "disableIPSecReplayProtection",
+        "allowVirtualWanTraffic",
+        "allowRemoteVnetTraffic",
+    ] {
         pm.entry(f).or_insert(json!(false));
     }
     let bgp = pm.entry("bgpSettings").or_insert(json!({}));
@@ -225,7 +334,15 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
     Ok(())
 }
 
-fn check_vpn_client(tx: &Tx, vpn: &Value, gid: &str, vpn_type: &str, sku: &str, vnet: &Value, vnet_key: &str) -> ArmResult<()> {
+fn check_vpn_client(
+    tx: &Tx,
+    vpn: &Value,
+    gid: &str,
+    vpn_type: &str,
+    sku: &str,
+    vnet: &Value,
+    vnet_key: &str,
+) -> ArmResult<()> {
     if vpn_type != "RouteBased" {
         return Err(ArmError::bad(
             "PointToSiteRequiresRouteBasedGateway",
@@ -233,18 +350,38 @@ fn check_vpn_client(tx: &Tx, vpn: &Value, gid: &str, vpn_type: &str, sku: &str, 
         ));
     }
     let protocols = doc::strs(vpn.get("vpnClientProtocols").unwrap_or(&Value::Null));
-    if sku == "Basic" && protocols.iter().any(|p| p.eq_ignore_ascii_case("IkeV2") || p.eq_ignore_ascii_case("OpenVPN")) {
-        return Err(ArmError::bad("BasicSkuNotSupportedFeature", format!("Gateway {gid} uses the Basic SKU, which supports only SSTP for point-to-site.")));
+    if sku == "Basic"
+        && protocols
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case("IkeV2") || p.eq_ignore_ascii_case("OpenVPN"))
+    {
+        return Err(ArmError::bad(
+            "BasicSkuNotSupportedFeature",
+            format!(
+                "Gateway {gid} uses the Basic SKU, which supports only SSTP for point-to-site."
+            ),
+        ));
     }
     for p in &protocols {
-        if !["IkeV2", "SSTP", "OpenVPN"].iter().any(|x| x.eq_ignore_ascii_case(p)) {
-            return Err(ArmError::bad("InvalidVpnClientProtocol", format!("VPN client protocol {p} of gateway {gid} must be IkeV2, SSTP or OpenVPN.")));
+        if !["IkeV2", "SSTP", "OpenVPN"]
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(p))
+        {
+            return Err(ArmError::bad(
+                "InvalidVpnClientProtocol",
+                format!("VPN client protocol {p} of gateway {gid} must be IkeV2, SSTP or OpenVPN."),
+            ));
         }
     }
-    let pool = doc::prefixes_at(vpn.get("vpnClientAddressPool").unwrap_or(&Value::Null), "vpnClientAddressPool")?;
+    let pool = doc::prefixes_at(
+        vpn.get("vpnClientAddressPool").unwrap_or(&Value::Null),
+        "vpnClientAddressPool",
+    )?;
     let mut others = doc::vnet_space(vnet);
     for (_, l) in tx.scan(&format!("{vnet_key}/virtualnetworkpeerings/")) {
-        others.extend(doc::stored_prefixes(props(&l).get("remoteAddressSpace").unwrap_or(&Value::Null)));
+        others.extend(doc::stored_prefixes(
+            props(&l).get("remoteAddressSpace").unwrap_or(&Value::Null),
+        ));
     }
     let ov = cidr::overlapping(&pool, &others);
     if !ov.is_empty() {
@@ -253,8 +390,14 @@ fn check_vpn_client(tx: &Tx, vpn: &Value, gid: &str, vpn_type: &str, sku: &str, 
             format!("The VPN client address pool of gateway {gid} overlaps the address space of its virtual network or of a peered virtual network: {}.", ov.join(", ")),
         ));
     }
-    let roots = vpn.get("vpnClientRootCertificates").and_then(Value::as_array).map_or(0, Vec::len);
-    let revoked = vpn.get("vpnClientRevokedCertificates").and_then(Value::as_array).map_or(0, Vec::len);
+    let roots = vpn
+        .get("vpnClientRootCertificates")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let revoked = vpn
+        .get("vpnClientRevokedCertificates")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     if roots > 20 || revoked > 300 {
         return Err(ArmError::bad(
             "VpnClientCertificateLimitExceeded",
@@ -265,7 +408,12 @@ fn check_vpn_client(tx: &Tx, vpn: &Value, gid: &str, vpn_type: &str, sku: &str, 
 }
 
 pub fn delete_gateway(tx: &mut Tx, id: &ResourceId, deleting: &DeleteSet) -> ArmResult<()> {
-    in_use_check(tx, id, "InUseVirtualNetworkGatewayCannotBeDeleted", deleting)?;
+    in_use_check(
+        tx,
+        id,
+        "InUseVirtualNetworkGatewayCannotBeDeleted",
+        deleting,
+    )?;
     let d = tx.get(&id.key()).cloned().unwrap_or(Value::Null);
     if let Some(vk) = props(&d)
         .get("ipConfigurations")
@@ -277,7 +425,9 @@ pub fn delete_gateway(tx: &mut Tx, id: &ResourceId, deleting: &DeleteSet) -> Arm
     {
         // Spokes that use this gateway through peering keep it from being deleted.
         for (_, l) in tx.scan(&format!("{vk}/virtualnetworkpeerings/")) {
-            let Some(rk) = doc::ref_key(props(&l), "remoteVirtualNetwork") else { continue };
+            let Some(rk) = doc::ref_key(props(&l), "remoteVirtualNetwork") else {
+                continue;
+            };
             if let Some((_, r)) = super::peering::reverse(tx, &vk, &rk) {
                 if doc::get_bool(props(&r), "useRemoteGateways", false) {
                     return Err(ArmError::bad(
@@ -311,21 +461,63 @@ pub fn put_local(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Ar
             return Err(ArmError::bad("InvalidGatewayIpAddress", format!("gatewayIpAddress {ip} of local network gateway {gid} is not a valid IP address.")));
         }
     }
-    let space = doc::prefixes_at(p.get("localNetworkAddressSpace").unwrap_or(&Value::Null), "localNetworkAddressSpace")?;
+    let space = doc::prefixes_at(
+        p.get("localNetworkAddressSpace").unwrap_or(&Value::Null),
+        "localNetworkAddressSpace",
+    )?;
     check_bgp(&p, &gid, false)?;
     let pm = props_mut(&mut d);
-    pm.insert("localNetworkAddressSpace".into(), json!({"addressPrefixes": doc::prefix_strings(&space)}));
+    pm.insert(
+        "localNetworkAddressSpace".into(),
+        json!({"addressPrefixes": doc::prefix_strings(&space)}),
+    );
     pm.insert("provisioningState".into(), json!("Updating"));
     tx.put(key, d);
     Ok(())
 }
 
-const IKE_ENC: [&str; 7] = ["DES", "DES3", "AES128", "AES192", "AES256", "GCMAES256", "GCMAES128"];
+const IKE_ENC: [&str; 7] = [
+    "DES",
+    "DES3",
+    "AES128",
+    "AES192",
+    "AES256",
+    "GCMAES256",
+    "GCMAES128",
+];
 const IKE_INT: [&str; 6] = ["MD5", "SHA1", "SHA256", "SHA384", "GCMAES256", "GCMAES128"];
-const DH: [&str; 8] = ["None", "DHGroup1", "DHGroup2", "DHGroup14", "DHGroup2048", "ECP256", "ECP384", "DHGroup24"];
-const ESP_ENC: [&str; 9] = ["None", "DES", "DES3", "AES128", "AES192", "AES256", "GCMAES128", "GCMAES192", "GCMAES256"];
-const ESP_INT: [&str; 6] = ["MD5", "SHA1", "SHA256", "GCMAES128", "GCMAES192", "GCMAES256"];
-const PFS: [&str; 9] = ["None", "PFS1", "PFS2", "PFS2048", "ECP256", "ECP384", "PFS24", "PFS14", "PFSMM"];
+const DH: [&str; 8] = [
+    "None",
+    "DHGroup1",
+    "DHGroup2",
+    "DHGroup14",
+    "DHGroup2048",
+    "ECP256",
+    "ECP384",
+    "DHGroup24",
+];
+const ESP_ENC: [&str; 9] = [
+    "None",
+    "DES",
+    "DES3",
+    "AES128",
+    "AES192",
+    "AES256",
+    "GCMAES128",
+    "GCMAES192",
+    "GCMAES256",
+];
+const ESP_INT: [&str; 6] = [
+    "MD5",
+    "SHA1",
+    "SHA256",
+    "GCMAES128",
+    "GCMAES192",
+    "GCMAES256",
+];
+const PFS: [&str; 9] = [
+    "None", "PFS1", "PFS2", "PFS2048", "ECP256", "ECP384", "PFS24", "PFS14", "PFSMM",
+];
 
 /// Checks a custom IPsec/IKE policy: all eight fields, known values, GCM pairing, lifetimes.
 pub fn check_ipsec_policy(pol: &Value, owner: &str) -> ArmResult<Value> {
@@ -354,19 +546,28 @@ pub fn check_ipsec_policy(pol: &Value, owner: &str) -> ArmResult<Value> {
         let Some(c) = allowed.iter().find(|a| a.eq_ignore_ascii_case(v)) else {
             return Err(ArmError::bad(
                 "InvalidIpsecPolicy",
-                format!("{f} {v} of the IPsec policy of {owner} is not valid; allowed: {}.", allowed.join(", ")),
+                format!(
+                    "{f} {v} of the IPsec policy of {owner} is not valid; allowed: {}.",
+                    allowed.join(", ")
+                ),
             ));
         };
         out[f] = json!(c);
     }
-    let (enc, int) = (out["ipsecEncryption"].as_str().unwrap_or(""), out["ipsecIntegrity"].as_str().unwrap_or(""));
+    let (enc, int) = (
+        out["ipsecEncryption"].as_str().unwrap_or(""),
+        out["ipsecIntegrity"].as_str().unwrap_or(""),
+    );
     if (enc.starts_with("GCM") || int.starts_with("GCM")) && enc != int {
         return Err(ArmError::bad(
             "IpsecEncryptionAndIntegrityMismatch",
             format!("The IPsec policy of {owner} uses {enc} with {int}: with a GCMAES algorithm, ipsecEncryption and ipsecIntegrity must be the same GCMAES algorithm."),
         ));
     }
-    let (ike_enc, ike_int) = (out["ikeEncryption"].as_str().unwrap_or(""), out["ikeIntegrity"].as_str().unwrap_or(""));
+    let (ike_enc, ike_int) = (
+        out["ikeEncryption"].as_str().unwrap_or(""),
+        out["ikeIntegrity"].as_str().unwrap_or(""),
+    );
     if ike_int.starts_with("GCM") && ike_enc != ike_int {
         return Err(ArmError::bad(
             "IpsecEncryptionAndIntegrityMismatch",
@@ -375,7 +576,10 @@ pub fn check_ipsec_policy(pol: &Value, owner: &str) -> ArmResult<Value> {
     }
     let life = pol["saLifeTimeSeconds"].as_i64().unwrap_or(0);
     if !(300..=172_799).contains(&life) {
-        return Err(ArmError::bad("InvalidIpsecPolicy", format!("saLifeTimeSeconds {life} of {owner} must be between 300 and 172799.")));
+        return Err(ArmError::bad(
+            "InvalidIpsecPolicy",
+            format!("saLifeTimeSeconds {life} of {owner} must be between 300 and 172799."),
+        ));
     }
     let kb = pol["saDataSizeKilobytes"].as_i64().unwrap_or(0);
     if !(1024..=2_147_483_647).contains(&kb) && kb != 0 {
@@ -401,32 +605,46 @@ pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) 
     let mut d = tracked(ctx, id, &body, existing.as_ref())?;
     let p = props(&body).clone();
     let ctype = doc::get_str(&p, "connectionType").ok_or_else(|| {
-        ArmError::bad("InvalidRequestFormat", format!("Connection {cid} must specify connectionType (IPsec or Vnet2Vnet)."))
+        ArmError::bad(
+            "InvalidRequestFormat",
+            format!("Connection {cid} must specify connectionType (IPsec or Vnet2Vnet)."),
+        )
     })?;
     let ctype = match ctype {
         t if t.eq_ignore_ascii_case("IPsec") => "IPsec",
         t if t.eq_ignore_ascii_case("Vnet2Vnet") => "Vnet2Vnet",
-        t => {
-            return Err(ArmError::bad(
-                "UnsupportedConnectionType",
-                format!("Connection type {t} of {cid} is not supported by vnet; use IPsec or Vnet2Vnet."),
-            ))
-        }
+        t => return Err(ArmError::bad(
+            "UnsupportedConnectionType",
+            format!(
+                "Connection type {t} of {cid} is not supported by vnet; use IPsec or Vnet2Vnet."
+            ),
+        )),
     };
     let g1 = doc::ref_id(&p, "virtualNetworkGateway1").ok_or_else(|| {
-        ArmError::bad("InvalidRequestFormat", format!("Connection {cid} must reference virtualNetworkGateway1."))
+        ArmError::bad(
+            "InvalidRequestFormat",
+            format!("Connection {cid} must reference virtualNetworkGateway1."),
+        )
     })?;
     let (g1id, gw1) = resolve(tx, g1, Kind::VirtualNetworkGateway, &cid)?;
-    let gw1_vnet = gateway_vnet(&gw1).and_then(|k| tx.get(&k).cloned()).unwrap_or(Value::Null);
-    let pm_refs: (Option<Value>, Option<Value>);
-    match ctype {
+    let gw1_vnet = gateway_vnet(&gw1)
+        .and_then(|k| tx.get(&k).cloned())
+        .unwrap_or(Value::Null);
+    let pm_refs: (Option<Value>, Option<Value>) = match ctype {
         "IPsec" => {
             let l = doc::ref_id(&p, "localNetworkGateway2").ok_or_else(|| {
-                ArmError::bad("InvalidRequestFormat", format!("An IPsec connection ({cid}) must reference localNetworkGateway2."))
+                ArmError::bad(
+                    "InvalidRequestFormat",
+                    format!("An IPsec connection ({cid}) must reference localNetworkGateway2."),
+                )
             })?;
             let (lid, lng) = resolve(tx, l, Kind::LocalNetworkGateway, &cid)?;
             let ov = cidr::overlapping(
-                &doc::stored_prefixes(props(&lng).get("localNetworkAddressSpace").unwrap_or(&Value::Null)),
+                &doc::stored_prefixes(
+                    props(&lng)
+                        .get("localNetworkAddressSpace")
+                        .unwrap_or(&Value::Null),
+                ),
                 &doc::vnet_space(&gw1_vnet),
             );
             if !ov.is_empty() {
@@ -435,46 +653,90 @@ pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) 
                     format!("The address space of local network gateway {} overlaps virtual network {}: {}.", lid.to_id(), doc::id_str(&gw1_vnet), ov.join(", ")),
                 ));
             }
-            pm_refs = (None, Some(json!({"id": lid.to_id(), "properties": {}})));
+            (None, Some(json!({"id": lid.to_id(), "properties": {}})))
         }
         _ => {
             let g2 = doc::ref_id(&p, "virtualNetworkGateway2").ok_or_else(|| {
-                ArmError::bad("InvalidRequestFormat", format!("A Vnet2Vnet connection ({cid}) must reference virtualNetworkGateway2."))
+                ArmError::bad(
+                    "InvalidRequestFormat",
+                    format!(
+                        "A Vnet2Vnet connection ({cid}) must reference virtualNetworkGateway2."
+                    ),
+                )
             })?;
             let (g2id, _) = resolve(tx, g2, Kind::VirtualNetworkGateway, &cid)?;
             if g2id.key() == g1id.key() {
-                return Err(ArmError::bad("InvalidRequestFormat", format!("Connection {cid} connects gateway {} with itself.", g1id.to_id())));
+                return Err(ArmError::bad(
+                    "InvalidRequestFormat",
+                    format!(
+                        "Connection {cid} connects gateway {} with itself.",
+                        g1id.to_id()
+                    ),
+                ));
             }
-            pm_refs = (Some(json!({"id": g2id.to_id(), "properties": {}})), None);
+            (Some(json!({"id": g2id.to_id(), "properties": {}})), None)
         }
-    }
-    let sku = props(&gw1).get("sku").and_then(|s| doc::get_str(s, "name")).unwrap_or("");
-    let policies: Vec<Value> = p.get("ipsecPolicies").and_then(Value::as_array).cloned().unwrap_or_default();
+    };
+    let sku = props(&gw1)
+        .get("sku")
+        .and_then(|s| doc::get_str(s, "name"))
+        .unwrap_or("");
+    let policies: Vec<Value> = p
+        .get("ipsecPolicies")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if policies.len() > 1 {
-        return Err(ArmError::bad("TooManyIpsecPolicies", format!("Connection {cid} may have at most one IPsec policy.")));
+        return Err(ArmError::bad(
+            "TooManyIpsecPolicies",
+            format!("Connection {cid} may have at most one IPsec policy."),
+        ));
     }
     let mut checked = Vec::new();
     for pol in &policies {
         if sku == "Basic" {
-            return Err(ArmError::bad("BasicSkuNotSupportedFeature", format!("Custom IPsec policies are not supported on the Basic SKU of gateway {}.", g1id.to_id())));
+            return Err(ArmError::bad(
+                "BasicSkuNotSupportedFeature",
+                format!(
+                    "Custom IPsec policies are not supported on the Basic SKU of gateway {}.",
+                    g1id.to_id()
+                ),
+            ));
         }
         checked.push(check_ipsec_policy(pol, &cid)?);
     }
-    let dpd = p.get("dpdTimeoutSeconds").and_then(Value::as_i64).unwrap_or(45);
+    let dpd = p
+        .get("dpdTimeoutSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(45);
     if !(9..=3600).contains(&dpd) {
-        return Err(ArmError::bad("InvalidDpdTimeout", format!("dpdTimeoutSeconds {dpd} of {cid} must be between 9 and 3600.")));
+        return Err(ArmError::bad(
+            "InvalidDpdTimeout",
+            format!("dpdTimeoutSeconds {dpd} of {cid} must be between 9 and 3600."),
+        ));
     }
     let protocol = match doc::get_str(&p, "connectionProtocol").unwrap_or("IKEv2") {
         x if x.eq_ignore_ascii_case("IKEv2") => "IKEv2",
         x if x.eq_ignore_ascii_case("IKEv1") => "IKEv1",
-        x => return Err(ArmError::bad("InvalidRequestFormat", format!("connectionProtocol {x} of {cid} must be IKEv1 or IKEv2."))),
+        x => {
+            return Err(ArmError::bad(
+                "InvalidRequestFormat",
+                format!("connectionProtocol {x} of {cid} must be IKEv1 or IKEv2."),
+            ))
+        }
     };
-    let mode = match doc::get_str(&p, "connectionMode").unwrap_or("Default") {
-        x if x.eq_ignore_ascii_case("Default") => "Default",
-        x if x.eq_ignore_ascii_case("ResponderOnly") => "ResponderOnly",
-        x if x.eq_ignore_ascii_case("InitiatorOnly") => "InitiatorOnly",
-        x => return Err(ArmError::bad("InvalidRequestFormat", format!("connectionMode {x} of {cid} must be Default, ResponderOnly or InitiatorOnly."))),
-    };
+    let mode =
+        match doc::get_str(&p, "connectionMode").unwrap_or("Default") {
+            x if x.eq_ignore_ascii_case("Default") => "Default",
+            x if x.eq_ignore_ascii_case("ResponderOnly") => "ResponderOnly",
+            x if x.eq_ignore_ascii_case("InitiatorOnly") => "InitiatorOnly",
+            x => return Err(ArmError::bad(
+                "InvalidRequestFormat",
+                format!(
+                    "connectionMode {x} of {cid} must be Default, ResponderOnly or InitiatorOnly."
+                ),
+            )),
+        };
     let key_given = doc::get_str(&p, "sharedKey").map(String::from);
     let shared = match key_given {
         Some(k) => {
@@ -488,7 +750,10 @@ pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) 
     };
     let pm = props_mut(&mut d);
     pm.insert("connectionType".into(), json!(ctype));
-    pm.insert("virtualNetworkGateway1".into(), json!({"id": g1id.to_id(), "properties": {}}));
+    pm.insert(
+        "virtualNetworkGateway1".into(),
+        json!({"id": g1id.to_id(), "properties": {}}),
+    );
     pm.remove("virtualNetworkGateway2");
     pm.remove("localNetworkGateway2");
     if let Some(g2) = pm_refs.0 {
@@ -503,7 +768,13 @@ pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) 
     pm.insert("connectionMode".into(), json!(mode));
     pm.insert("sharedKey".into(), json!(shared));
     pm.entry("routingWeight").or_insert(json!(0));
-    for f in ["enableBgp", "useLocalAzureIpAddress", "usePolicyBasedTrafficSelectors", "expressRouteGatewayBypass", "enablePrivateLinkFastPath"] {
+    for f in [
+        "enableBgp",
+        "useLocalAzureIpAddress",
+        "usePolicyBasedTrafficSelectors",
+        "expressRouteGatewayBypass",
+        "enablePrivateLinkFastPath",
+    ] {
         pm.entry(f).or_insert(json!(false));
     }
     pm.entry("trafficSelectorPolicies").or_insert(json!([]));
@@ -515,7 +786,12 @@ pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) 
 /// The VNet key a gateway document is deployed in.
 pub fn gateway_vnet(gw: &Value) -> Option<String> {
     let c = props(gw).get("ipConfigurations")?.as_array()?.first()?;
-    Some(ResourceId::parse(doc::ref_id(props(c), "subnet")?).ok()?.parent()?.key())
+    Some(
+        ResourceId::parse(doc::ref_id(props(c), "subnet")?)
+            .ok()?
+            .parent()?
+            .key(),
+    )
 }
 
 /// `GET …/connections/{name}/sharedkey` → `{"value": …}`.
@@ -525,15 +801,34 @@ pub fn shared_key(tx: &Tx, id: &ResourceId) -> ArmResult<Value> {
 }
 
 /// `PUT …/sharedkey` with `{"value": …}`.
-pub fn set_shared_key(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: &Value) -> ArmResult<Value> {
-    let mut d = tx.get(&id.key()).cloned().ok_or_else(|| super::not_found(id))?;
-    let obj = body.as_object().ok_or_else(|| ArmError::invalid_format("The request body must be a JSON object."))?;
-    if let Some(k) = obj.keys().find(|k| !k.eq_ignore_ascii_case("value") && !k.eq_ignore_ascii_case("id")) {
-        return Err(ArmError::invalid_format(format!("Cannot parse the request: could not find member '{k}' at path ''.")));
+pub fn set_shared_key(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    id: &ResourceId,
+    body: &Value,
+) -> ArmResult<Value> {
+    let mut d = tx
+        .get(&id.key())
+        .cloned()
+        .ok_or_else(|| super::not_found(id))?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ArmError::invalid_format("The request body must be a JSON object."))?;
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !k.eq_ignore_ascii_case("value") && !k.eq_ignore_ascii_case("id"))
+    {
+        return Err(ArmError::invalid_format(format!(
+            "Cannot parse the request: could not find member '{k}' at path ''."
+        )));
     }
-    let v = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).and_then(|(_, v)| v.as_str()).ok_or_else(|| {
-        ArmError::invalid_format("The shared key request must contain a string 'value'.")
-    })?;
+    let v = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+        .and_then(|(_, v)| v.as_str())
+        .ok_or_else(|| {
+            ArmError::invalid_format("The shared key request must contain a string 'value'.")
+        })?;
     check_shared_key(v, &id.to_id())?;
     props_mut(&mut d).insert("sharedKey".into(), json!(v));
     d["etag"] = json!(ctx.etag());
@@ -542,17 +837,36 @@ pub fn set_shared_key(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: &Value)
 }
 
 /// `POST …/sharedkey/reset` with `{"keyLength": n}`: a new random key of that length.
-pub fn reset_shared_key(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: &Value) -> ArmResult<Value> {
-    let mut d = tx.get(&id.key()).cloned().ok_or_else(|| super::not_found(id))?;
-    let obj = body.as_object().ok_or_else(|| ArmError::invalid_format("The request body must be a JSON object."))?;
+pub fn reset_shared_key(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    id: &ResourceId,
+    body: &Value,
+) -> ArmResult<Value> {
+    let mut d = tx
+        .get(&id.key())
+        .cloned()
+        .ok_or_else(|| super::not_found(id))?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ArmError::invalid_format("The request body must be a JSON object."))?;
     if let Some(k) = obj.keys().find(|k| !k.eq_ignore_ascii_case("keyLength")) {
-        return Err(ArmError::invalid_format(format!("Cannot parse the request: could not find member '{k}' at path ''.")));
+        return Err(ArmError::invalid_format(format!(
+            "Cannot parse the request: could not find member '{k}' at path ''."
+        )));
     }
-    let n = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("keyLength")).and_then(|(_, v)| v.as_i64()).ok_or_else(|| {
-        ArmError::invalid_format("The reset request must contain an integer 'keyLength'.")
-    })?;
+    let n = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("keyLength"))
+        .and_then(|(_, v)| v.as_i64())
+        .ok_or_else(|| {
+            ArmError::invalid_format("The reset request must contain an integer 'keyLength'.")
+        })?;
     if !(1..=128).contains(&n) {
-        return Err(ArmError::bad("InvalidSharedKeyLength", format!("keyLength {n} must be between 1 and 128.")));
+        return Err(ArmError::bad(
+            "InvalidSharedKeyLength",
+            format!("keyLength {n} must be between 1 and 128."),
+        ));
     }
     let k = ctx.secret(n as usize);
     props_mut(&mut d).insert("sharedKey".into(), json!(k));
@@ -574,19 +888,34 @@ mod tests {
         assert!(check_ipsec_policy(&policy(), "c").is_ok());
         let mut p = policy();
         p.as_object_mut().unwrap().remove("pfsGroup");
-        assert_eq!(check_ipsec_policy(&p, "c").unwrap_err().code, "IpsecPolicyIncomplete");
+        assert_eq!(
+            check_ipsec_policy(&p, "c").unwrap_err().code,
+            "IpsecPolicyIncomplete"
+        );
         let mut p = policy();
         p["ipsecIntegrity"] = json!("SHA256");
-        assert_eq!(check_ipsec_policy(&p, "c").unwrap_err().code, "IpsecEncryptionAndIntegrityMismatch");
+        assert_eq!(
+            check_ipsec_policy(&p, "c").unwrap_err().code,
+            "IpsecEncryptionAndIntegrityMismatch"
+        );
         let mut p = policy();
         p["ipsecEncryption"] = json!("GCMAES128");
-        assert_eq!(check_ipsec_policy(&p, "c").unwrap_err().code, "IpsecEncryptionAndIntegrityMismatch");
+        assert_eq!(
+            check_ipsec_policy(&p, "c").unwrap_err().code,
+            "IpsecEncryptionAndIntegrityMismatch"
+        );
         let mut p = policy();
         p["dhGroup"] = json!("DHGroup99");
-        assert_eq!(check_ipsec_policy(&p, "c").unwrap_err().code, "InvalidIpsecPolicy");
+        assert_eq!(
+            check_ipsec_policy(&p, "c").unwrap_err().code,
+            "InvalidIpsecPolicy"
+        );
         let mut p = policy();
         p["saLifeTimeSeconds"] = json!(10);
-        assert_eq!(check_ipsec_policy(&p, "c").unwrap_err().code, "InvalidIpsecPolicy");
+        assert_eq!(
+            check_ipsec_policy(&p, "c").unwrap_err().code,
+            "InvalidIpsecPolicy"
+        );
     }
 
     #[test]

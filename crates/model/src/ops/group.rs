@@ -14,7 +14,10 @@ pub fn put(tx: &mut Tx, _ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResu
         (Some(l), _) => super::normalize_location(l),
         (None, Some(e)) => doc::get_str(e, "location").unwrap_or("").to_string(),
         (None, None) => {
-            return Err(ArmError::bad("LocationRequired", "The location property is required for this definition."))
+            return Err(ArmError::bad(
+                "LocationRequired",
+                "The location property is required for this definition.",
+            ))
         }
     };
     if let Some(old) = existing.as_ref().and_then(|e| doc::get_str(e, "location")) {
@@ -53,7 +56,9 @@ pub fn delete(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId) -> ArmResult<()> {
     let mut all = members.clone();
     all.insert(id.key());
     for k in &members {
-        let Some(rid) = tx.get(k).and_then(doc::doc_id) else { continue };
+        let Some(rid) = tx.get(k).and_then(doc::doc_id) else {
+            continue;
+        };
         let code = match rid.kind {
             Kind::Subnet => "InUseSubnetCannotBeDeleted",
             Kind::RouteTable => "InUseRouteTableCannotBeDeleted",

@@ -30,11 +30,19 @@ pub struct PutOptions {
 }
 
 /// Creates or replaces the resource `id` with `body`. Returns true when it was created.
-pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: &Value, opts: &PutOptions) -> ArmResult<bool> {
+pub fn put(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    id: &ResourceId,
+    body: &Value,
+    opts: &PutOptions,
+) -> ArmResult<bool> {
     id::check_subscription(&id.subscription)?;
     id::check_name(id.kind, id.leaf())?;
     if !body.is_object() {
-        return Err(ArmError::invalid_format("The request body must be a JSON object."));
+        return Err(ArmError::invalid_format(
+            "The request body must be a JSON object.",
+        ));
     }
     let cleaned = schema::clean(body, schemas::of(id.kind), "")?;
     if id.kind != Kind::ResourceGroup {
@@ -77,14 +85,26 @@ pub fn delete(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId) -> ArmResult<bool> {
         Kind::Subnet => network::delete_subnet(tx, id, &Default::default())?,
         Kind::Peering => peering::delete(tx, ctx, id)?,
         Kind::RouteTable => routing::delete_table(tx, id, &Default::default())?,
-        Kind::PublicIp => in_use_check(tx, id, "PublicIPAddressCannotBeDeleted", &Default::default())
-            .map(|_| tx.delete(&id.key()))?,
+        Kind::PublicIp => in_use_check(
+            tx,
+            id,
+            "PublicIPAddressCannotBeDeleted",
+            &Default::default(),
+        )
+        .map(|_| tx.delete(&id.key()))?,
         Kind::VirtualNetworkGateway => gateway::delete_gateway(tx, id, &Default::default())?,
         Kind::LocalNetworkGateway => {
-            in_use_check(tx, id, "InUseLocalNetworkGatewayCannotBeDeleted", &Default::default())?;
+            in_use_check(
+                tx,
+                id,
+                "InUseLocalNetworkGatewayCannotBeDeleted",
+                &Default::default(),
+            )?;
             tx.delete(&id.key())
         }
-        Kind::NetworkInterface | Kind::Route | Kind::Connection | Kind::NetworkWatcher => tx.delete(&id.key()),
+        Kind::NetworkInterface | Kind::Route | Kind::Connection | Kind::NetworkWatcher => {
+            tx.delete(&id.key())
+        }
     }
     Ok(true)
 }
@@ -92,10 +112,7 @@ pub fn delete(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId) -> ArmResult<bool> {
 /// `PATCH` with `{"tags": {...}}`: replaces the tags of a tracked resource.
 pub fn patch_tags(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: &Value) -> ArmResult<()> {
     let cleaned = schema::clean(body, &schemas::TAGS_ONLY, "")?;
-    let mut d = tx
-        .get(&id.key())
-        .cloned()
-        .ok_or_else(|| not_found(id))?;
+    let mut d = tx.get(&id.key()).cloned().ok_or_else(|| not_found(id))?;
     if let Some(t) = cleaned.get("tags") {
         d["tags"] = t.clone();
     }
@@ -111,7 +128,10 @@ pub fn finish_provisioning(tx: &mut Tx, key: &str) {
     if let Some(mut d) = tx.get(key).cloned() {
         if doc::get_str(doc::props(&d), "provisioningState") == Some("Updating") {
             props_mut(&mut d).insert("provisioningState".into(), json!("Succeeded"));
-            if let Some(cfgs) = d["properties"].get_mut("ipConfigurations").and_then(Value::as_array_mut) {
+            if let Some(cfgs) = d["properties"]
+                .get_mut("ipConfigurations")
+                .and_then(Value::as_array_mut)
+            {
                 for c in cfgs {
                     c["properties"]["provisioningState"] = json!("Succeeded");
                 }
@@ -134,7 +154,11 @@ pub fn not_found(id: &ResourceId) -> ArmError {
 }
 
 pub fn group_not_found(rg: &str) -> ArmError {
-    ArmError::new(404, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found."))
+    ArmError::new(
+        404,
+        "ResourceGroupNotFound",
+        format!("Resource group '{rg}' could not be found."),
+    )
 }
 
 /// The resource group of `id` must exist (404 `ResourceGroupNotFound`).
@@ -191,12 +215,20 @@ pub fn in_use_check(tx: &Tx, id: &ResourceId, code: &str, deleting: &DeleteSet) 
 
 /// Normalises an Azure location ("Central US" → "centralus").
 pub fn normalize_location(l: &str) -> String {
-    l.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
+    l.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 /// Builds the envelope of a tracked resource: id, name, type, location, tags, etag, and the
 /// resourceGuid (kept across updates). Refuses a missing location or a location change.
-pub fn tracked(ctx: &mut Ctx, id: &ResourceId, body: &Value, existing: Option<&Value>) -> ArmResult<Value> {
+pub fn tracked(
+    ctx: &mut Ctx,
+    id: &ResourceId,
+    body: &Value,
+    existing: Option<&Value>,
+) -> ArmResult<Value> {
     let loc = match doc::get_str(body, "location") {
         Some(l) if !l.trim().is_empty() => normalize_location(l),
         _ => match existing.and_then(|e| doc::get_str(e, "location")) {
@@ -266,7 +298,10 @@ pub fn resolve(tx: &Tx, reference: &str, kind: Kind, what: &str) -> ArmResult<(R
     if rid.kind != kind {
         return Err(ArmError::bad(
             "InvalidResourceReference",
-            format!("{what} must reference a resource of type {}; got {reference}.", kind.type_name()),
+            format!(
+                "{what} must reference a resource of type {}; got {reference}.",
+                kind.type_name()
+            ),
         ));
     }
     let d = tx.get(&rid.key()).cloned().ok_or_else(bad)?;

@@ -42,21 +42,29 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
     let key = id.key();
     let existing = tx.get(&key).cloned();
     let p = props(&body).clone();
-    let space = doc::prefixes_at(p.get("addressSpace").unwrap_or(&Value::Null), "address space")?;
+    let space = doc::prefixes_at(
+        p.get("addressSpace").unwrap_or(&Value::Null),
+        "address space",
+    )?;
     check_space(&space, &id.to_id())?;
 
     let mut d = tracked(ctx, id, &body, existing.as_ref())?;
     let pm = props_mut(&mut d);
     pm.remove("subnets");
     pm.remove("virtualNetworkPeerings");
-    pm.insert("addressSpace".into(), json!({"addressPrefixes": doc::prefix_strings(&space)}));
+    pm.insert(
+        "addressSpace".into(),
+        json!({"addressPrefixes": doc::prefix_strings(&space)}),
+    );
     if let Some(bgp) = pm.get_mut("bgpCommunities") {
         bgp["regionalCommunity"] = json!("12076:50004");
     }
     // A changed address space must not collide with peered VNets.
     if existing.is_some() {
         for (_, link) in tx.scan(&format!("{key}/virtualnetworkpeerings/")) {
-            let Some(rk) = doc::ref_key(props(&link), "remoteVirtualNetwork") else { continue };
+            let Some(rk) = doc::ref_key(props(&link), "remoteVirtualNetwork") else {
+                continue;
+            };
             if let Some(remote) = tx.get(&rk) {
                 let ov = cidr::overlapping(&space, &doc::vnet_space(remote));
                 if !ov.is_empty() {
@@ -79,11 +87,18 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
     tx.put(key.clone(), d);
 
     // Full replace of the subnet list: listed subnets are created or updated, others deleted.
-    let listed: Vec<Value> = p.get("subnets").and_then(Value::as_array).cloned().unwrap_or_default();
+    let listed: Vec<Value> = p
+        .get("subnets")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut keep = DeleteSet::new();
     for s in &listed {
         let name = doc::get_str(s, "name").ok_or_else(|| {
-            ArmError::bad("InvalidRequestFormat", "Every subnet in properties.subnets must have a name.")
+            ArmError::bad(
+                "InvalidRequestFormat",
+                "Every subnet in properties.subnets must have a name.",
+            )
         })?;
         crate::id::check_name(Kind::Subnet, name)?;
         let sid = ResourceId::child_of(id, Kind::Subnet, name);
@@ -101,7 +116,11 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
         }
     }
     for s in &listed {
-        let sid = ResourceId::child_of(id, Kind::Subnet, doc::get_str(s, "name").unwrap_or_default());
+        let sid = ResourceId::child_of(
+            id,
+            Kind::Subnet,
+            doc::get_str(s, "name").unwrap_or_default(),
+        );
         put_subnet(tx, ctx, &sid, s.clone())?;
     }
     // Subnets not mentioned were deleted above; those kept must still fit the new space.
@@ -112,7 +131,10 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
     if let Some(links) = p.get("virtualNetworkPeerings").and_then(Value::as_array) {
         for l in links {
             let name = doc::get_str(l, "name").ok_or_else(|| {
-                ArmError::bad("InvalidRequestFormat", "Every peering in properties.virtualNetworkPeerings must have a name.")
+                ArmError::bad(
+                    "InvalidRequestFormat",
+                    "Every peering in properties.virtualNetworkPeerings must have a name.",
+                )
             })?;
             let lid = ResourceId::child_of(id, Kind::Peering, name);
             crate::id::check_name(Kind::Peering, name)?;
@@ -201,7 +223,10 @@ pub fn put_subnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> A
             continue;
         }
         let theirs = doc::subnet_prefixes(&s);
-        if prefixes.iter().any(|a| theirs.iter().any(|b| overlaps(a, b))) {
+        if prefixes
+            .iter()
+            .any(|a| theirs.iter().any(|b| overlaps(a, b)))
+        {
             return Err(ArmError::bad(
                 "NetcfgSubnetRangesOverlap",
                 format!(
@@ -215,7 +240,10 @@ pub fn put_subnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> A
     if let Some(old) = tx.get(&key) {
         if doc::subnet_prefixes(old) != prefixes {
             let taken = super::taken_addresses(tx, &key, None);
-            if let Some(a) = taken.iter().find(|a| !prefixes.iter().any(|p| p.contains(*a))) {
+            if let Some(a) = taken
+                .iter()
+                .find(|a| !prefixes.iter().any(|p| p.contains(*a)))
+            {
                 return Err(ArmError::bad(
                     "InUseSubnetCannotBeUpdated",
                     format!(
@@ -234,8 +262,10 @@ pub fn put_subnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> A
         props_mut(&mut d).insert("networkSecurityGroup".into(), json!({"id": nsg}));
     }
     let pm = props_mut(&mut d);
-    pm.entry("privateEndpointNetworkPolicies").or_insert(json!("Disabled"));
-    pm.entry("privateLinkServiceNetworkPolicies").or_insert(json!("Enabled"));
+    pm.entry("privateEndpointNetworkPolicies")
+        .or_insert(json!("Disabled"));
+    pm.entry("privateLinkServiceNetworkPolicies")
+        .or_insert(json!("Enabled"));
     tx.put(key, d);
     Ok(())
 }
@@ -260,8 +290,14 @@ pub fn delete_subnet(tx: &mut Tx, id: &ResourceId, deleting: &DeleteSet) -> ArmR
     if let Some(u) = users.first() {
         let d = tx.get(u).cloned().unwrap_or(Value::Null);
         let what = match doc::doc_id(&d).map(|r| r.kind) {
-            Some(Kind::VirtualNetworkGateway) => format!("{}/ipConfigurations/default", doc::id_str(&d)),
-            _ => format!("{}/ipConfigurations/{}", doc::id_str(&d), first_ipconfig_on(&d, &id.key())),
+            Some(Kind::VirtualNetworkGateway) => {
+                format!("{}/ipConfigurations/default", doc::id_str(&d))
+            }
+            _ => format!(
+                "{}/ipConfigurations/{}",
+                doc::id_str(&d),
+                first_ipconfig_on(&d, &id.key())
+            ),
         };
         return Err(ArmError::bad(
             "InUseSubnetCannotBeDeleted",
@@ -289,7 +325,12 @@ fn first_ipconfig_on(d: &Value, subnet_key: &str) -> String {
 
 /// Deletes a VNet with its subnets and peerings. Links of other VNets that point at it go
 /// Disconnected. `deleting` lists other keys deleted in the same operation.
-pub fn delete_vnet(tx: &mut Tx, _ctx: &mut Ctx, id: &ResourceId, deleting: &DeleteSet) -> ArmResult<()> {
+pub fn delete_vnet(
+    tx: &mut Tx,
+    _ctx: &mut Ctx,
+    id: &ResourceId,
+    deleting: &DeleteSet,
+) -> ArmResult<()> {
     let key = id.key();
     let subnets = tx.scan(&format!("{key}/subnets/"));
     let mut all: DeleteSet = deleting.clone();

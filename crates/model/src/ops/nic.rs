@@ -26,7 +26,12 @@ pub fn taken_addresses(tx: &Tx, subnet_key: &str, except: Option<&str>) -> BTree
             continue;
         }
         let Some(d) = tx.get(&r) else { continue };
-        for c in props(d).get("ipConfigurations").and_then(Value::as_array).into_iter().flatten() {
+        for c in props(d)
+            .get("ipConfigurations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let cp = props(c);
             if doc::ref_key(cp, "subnet").as_deref() != Some(subnet_key) {
                 continue;
@@ -102,29 +107,52 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
     let existing = tx.get(&key).cloned();
     let mut d = tracked(ctx, id, &body, existing.as_ref())?;
     let p = props(&body).clone();
-    let configs: Vec<Value> = p.get("ipConfigurations").and_then(Value::as_array).cloned().unwrap_or_default();
+    let configs: Vec<Value> = p
+        .get("ipConfigurations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if configs.is_empty() {
         return Err(ArmError::bad(
             "NetworkInterfaceMustHaveAtLeastOneIpConfiguration",
-            format!("Network interface {} must have at least one IP configuration.", id.to_id()),
+            format!(
+                "Network interface {} must have at least one IP configuration.",
+                id.to_id()
+            ),
         ));
     }
     let old_configs: Vec<Value> = existing
         .as_ref()
-        .and_then(|e| props(e).get("ipConfigurations").and_then(Value::as_array).cloned())
+        .and_then(|e| {
+            props(e)
+                .get("ipConfigurations")
+                .and_then(Value::as_array)
+                .cloned()
+        })
         .unwrap_or_default();
-    let primary_subnet = configs.iter().find_map(|c| doc::ref_id(props(c), "subnet").map(String::from));
+    let primary_subnet = configs
+        .iter()
+        .find_map(|c| doc::ref_id(props(c), "subnet").map(String::from));
     let Some(primary_subnet) = primary_subnet else {
         return Err(ArmError::bad(
             "InvalidRequestFormat",
-            format!("The IP configurations of network interface {} must reference a subnet.", id.to_id()),
+            format!(
+                "The IP configurations of network interface {} must reference a subnet.",
+                id.to_id()
+            ),
         ));
     };
-    let explicit_primary = configs.iter().filter(|c| doc::get_bool(props(c), "primary", false)).count();
+    let explicit_primary = configs
+        .iter()
+        .filter(|c| doc::get_bool(props(c), "primary", false))
+        .count();
     if explicit_primary > 1 {
         return Err(ArmError::bad(
             "OnlyOnePrimaryIpConfigurationAllowed",
-            format!("Network interface {} can have only one primary IP configuration.", id.to_id()),
+            format!(
+                "Network interface {} can have only one primary IP configuration.",
+                id.to_id()
+            ),
         ));
     }
     let mut out = Vec::new();
@@ -133,9 +161,14 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
     // Addresses handed out by this request so far.
     let mut mine: BTreeSet<IpAddr> = BTreeSet::new();
     for (i, c) in configs.iter().enumerate() {
-        let cname = doc::get_str(c, "name").unwrap_or(if i == 0 { "ipconfig1" } else { "" }).to_string();
+        let cname = doc::get_str(c, "name")
+            .unwrap_or(if i == 0 { "ipconfig1" } else { "" })
+            .to_string();
         if cname.is_empty() {
-            return Err(ArmError::bad("InvalidRequestFormat", "Every IP configuration must have a name."));
+            return Err(ArmError::bad(
+                "InvalidRequestFormat",
+                "Every IP configuration must have a name.",
+            ));
         }
         crate::id::check_name(Kind::NetworkInterface, &cname)?;
         if !names.insert(cname.to_ascii_lowercase()) {
@@ -145,7 +178,9 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
             ));
         }
         let cp = props(c).clone();
-        let subnet_ref = doc::ref_id(&cp, "subnet").unwrap_or(&primary_subnet).to_string();
+        let subnet_ref = doc::ref_id(&cp, "subnet")
+            .unwrap_or(&primary_subnet)
+            .to_string();
         let owner = format!("{}/ipConfigurations/{cname}", id.to_id());
         let (sid, subnet) = resolve(tx, &subnet_ref, Kind::Subnet, &owner)?;
         if sid.leaf().eq_ignore_ascii_case("GatewaySubnet") {
@@ -178,7 +213,9 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
             None if requested.is_some() => "Static",
             None => "Dynamic",
         };
-        let old = old_configs.iter().find(|o| doc::name(o).eq_ignore_ascii_case(&cname));
+        let old = old_configs
+            .iter()
+            .find(|o| doc::name(o).eq_ignore_ascii_case(&cname));
         let addr = match (method, requested) {
             ("Static", None) => {
                 return Err(ArmError::bad(
@@ -203,7 +240,11 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
             }
         };
         mine.insert(addr);
-        let primary = if explicit_primary == 1 { doc::get_bool(&cp, "primary", false) } else { i == 0 };
+        let primary = if explicit_primary == 1 {
+            doc::get_bool(&cp, "primary", false)
+        } else {
+            i == 0
+        };
         let mut np = cp.clone();
         np["privateIPAddress"] = json!(addr.to_string());
         np["privateIPAllocationMethod"] = json!(method);
@@ -213,11 +254,19 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
         np["provisioningState"] = json!("Succeeded");
         if let Some(pip) = doc::ref_id(&cp, "publicIPAddress") {
             let (pid, _) = resolve(tx, pip, Kind::PublicIp, &owner)?;
-            let users: Vec<String> = tx.referrers(&pid.key()).into_iter().filter(|u| u != &key).collect();
+            let users: Vec<String> = tx
+                .referrers(&pid.key())
+                .into_iter()
+                .filter(|u| u != &key)
+                .collect();
             if !users.is_empty() {
                 return Err(ArmError::bad(
                     "PublicIPAddressInUse",
-                    format!("Public IP address {} is already associated with {}.", pid.to_id(), users[0]),
+                    format!(
+                        "Public IP address {} is already associated with {}.",
+                        pid.to_id(),
+                        users[0]
+                    ),
                 ));
             }
             np["publicIPAddress"] = json!({"id": pid.to_id()});
@@ -230,11 +279,14 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
             "properties": np,
         }));
     }
-    let guid = doc::get_str(props(&d), "resourceGuid").unwrap_or("").to_string();
+    let guid = doc::get_str(props(&d), "resourceGuid")
+        .unwrap_or("")
+        .to_string();
     let pm = props_mut(&mut d);
     pm.insert("ipConfigurations".into(), Value::Array(out));
     pm.entry("enableIPForwarding").or_insert(json!(false));
-    pm.entry("enableAcceleratedNetworking").or_insert(json!(false));
+    pm.entry("enableAcceleratedNetworking")
+        .or_insert(json!(false));
     pm.entry("disableTcpStateTracking").or_insert(json!(false));
     let dns = pm.entry("dnsSettings").or_insert(json!({}));
     if dns.get("dnsServers").is_none() {
@@ -251,8 +303,20 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
 /// A stable MAC address in Azure's 00-0D-3A OUI, derived from the NIC's resourceGuid.
 fn mac_from(guid: &str) -> String {
     let h: Vec<u8> = guid.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
-    let hex = |i: usize| h.get(i).map(|b| (*b as char).to_ascii_uppercase()).unwrap_or('0');
-    format!("00-0D-3A-{}{}-{}{}-{}{}", hex(0), hex(1), hex(2), hex(3), hex(4), hex(5))
+    let hex = |i: usize| {
+        h.get(i)
+            .map(|b| (*b as char).to_ascii_uppercase())
+            .unwrap_or('0')
+    };
+    format!(
+        "00-0D-3A-{}{}-{}{}-{}{}",
+        hex(0),
+        hex(1),
+        hex(2),
+        hex(3),
+        hex(4),
+        hex(5)
+    )
 }
 
 #[cfg(test)]
@@ -269,18 +333,45 @@ mod tests {
         assert_eq!(allocate(&p, false, &taken).unwrap().to_string(), "10.0.0.5");
         taken.insert("10.0.0.5".parse().unwrap());
         taken.insert("10.0.0.6".parse().unwrap());
-        assert_eq!(allocate(&p, false, &taken), None, "/29 has exactly 3 usable");
+        assert_eq!(
+            allocate(&p, false, &taken),
+            None,
+            "/29 has exactly 3 usable"
+        );
     }
 
     #[test]
     fn static_checks() {
         let p: Vec<IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
         let taken: BTreeSet<IpAddr> = ["10.0.0.9".parse().unwrap()].into();
-        assert_eq!(check_static("10.0.1.4", &p, &taken, "s", "o").unwrap_err().code, "PrivateIPAddressNotInSubnet");
-        assert_eq!(check_static("10.0.0.3", &p, &taken, "s", "o").unwrap_err().code, "PrivateIPAddressInReservedRange");
-        assert_eq!(check_static("10.0.0.255", &p, &taken, "s", "o").unwrap_err().code, "PrivateIPAddressInReservedRange");
-        assert_eq!(check_static("10.0.0.9", &p, &taken, "s", "o").unwrap_err().code, "PrivateIPAddressInUse");
-        assert_eq!(check_static("nope", &p, &taken, "s", "o").unwrap_err().code, "InvalidPrivateIPAddress");
+        assert_eq!(
+            check_static("10.0.1.4", &p, &taken, "s", "o")
+                .unwrap_err()
+                .code,
+            "PrivateIPAddressNotInSubnet"
+        );
+        assert_eq!(
+            check_static("10.0.0.3", &p, &taken, "s", "o")
+                .unwrap_err()
+                .code,
+            "PrivateIPAddressInReservedRange"
+        );
+        assert_eq!(
+            check_static("10.0.0.255", &p, &taken, "s", "o")
+                .unwrap_err()
+                .code,
+            "PrivateIPAddressInReservedRange"
+        );
+        assert_eq!(
+            check_static("10.0.0.9", &p, &taken, "s", "o")
+                .unwrap_err()
+                .code,
+            "PrivateIPAddressInUse"
+        );
+        assert_eq!(
+            check_static("nope", &p, &taken, "s", "o").unwrap_err().code,
+            "InvalidPrivateIPAddress"
+        );
         assert!(check_static("10.0.0.10", &p, &taken, "s", "o").is_ok());
     }
 }

@@ -26,7 +26,9 @@ pub fn state_of(link: &Value) -> &str {
 pub fn reverse(tx: &Tx, local_vnet_key: &str, remote_vnet_key: &str) -> Option<(String, Value)> {
     tx.scan(&format!("{remote_vnet_key}/virtualnetworkpeerings/"))
         .into_iter()
-        .find(|(_, l)| doc::ref_key(props(l), "remoteVirtualNetwork").as_deref() == Some(local_vnet_key))
+        .find(|(_, l)| {
+            doc::ref_key(props(l), "remoteVirtualNetwork").as_deref() == Some(local_vnet_key)
+        })
 }
 
 /// The VPN gateway deployed in a VNet, if any (key, document).
@@ -51,7 +53,13 @@ fn overlap_err(code: &str, msg: String) -> ArmError {
     ArmError::bad(code, msg)
 }
 
-pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value, opts: &PutOptions) -> ArmResult<()> {
+pub fn put(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    id: &ResourceId,
+    body: Value,
+    opts: &PutOptions,
+) -> ArmResult<()> {
     let local = require_parent(tx, id)?;
     let key = id.key();
     let local_key = id.parent().expect("parent").key();
@@ -66,7 +74,12 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value, opts: &PutO
             format!("Peering {link_id} must reference a remote virtual network in properties.remoteVirtualNetwork.id."),
         )
     })?;
-    let (remote_rid, remote) = super::resolve(tx, remote_ref, Kind::VirtualNetwork, &format!("peering {link_id}"))?;
+    let (remote_rid, remote) = super::resolve(
+        tx,
+        remote_ref,
+        Kind::VirtualNetwork,
+        &format!("peering {link_id}"),
+    )?;
     let remote_key = remote_rid.key();
     let remote_id = doc::id_str(&remote).to_string();
     if remote_key == local_key {
@@ -85,7 +98,10 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value, opts: &PutO
     }
     // One peering per remote VNet.
     for (k, l) in tx.scan(&format!("{local_key}/virtualnetworkpeerings/")) {
-        if k != key && doc::ref_key(props(&l), "remoteVirtualNetwork").as_deref() == Some(remote_key.as_str()) {
+        if k != key
+            && doc::ref_key(props(&l), "remoteVirtualNetwork").as_deref()
+                == Some(remote_key.as_str())
+        {
             return Err(ArmError::bad(
                 "AnotherPeeringAlreadyReferencesRemoteVnet",
                 format!(
@@ -121,7 +137,9 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value, opts: &PutO
         ));
     }
     for (_, l) in tx.scan(&format!("{remote_key}/virtualnetworkpeerings/")) {
-        let Some(ck) = doc::ref_key(props(&l), "remoteVirtualNetwork") else { continue };
+        let Some(ck) = doc::ref_key(props(&l), "remoteVirtualNetwork") else {
+            continue;
+        };
         if ck == local_key || state_of(&l) == DISCONNECTED {
             continue;
         }
@@ -211,22 +229,39 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value, opts: &PutO
     ] {
         pm.insert(f.into(), json!(doc::get_bool(&p, f, def)));
     }
-    let remote_guid = doc::get_str(props(&remote), "resourceGuid").unwrap_or("").to_string();
+    let remote_guid = doc::get_str(props(&remote), "resourceGuid")
+        .unwrap_or("")
+        .to_string();
     let fresh = match &existing {
         None => true,
-        Some(e) => state_of(e) == DISCONNECTED || doc::get_str(doc::private(e), "remoteGuid") != Some(&remote_guid),
+        Some(e) => {
+            state_of(e) == DISCONNECTED
+                || doc::get_str(doc::private(e), "remoteGuid") != Some(&remote_guid)
+        }
     };
     let remote_space_v = doc::prefix_strings(&remote_space);
     if fresh || opts.sync_remote_address_space {
-        pm.insert("remoteAddressSpace".into(), json!({"addressPrefixes": remote_space_v}));
+        pm.insert(
+            "remoteAddressSpace".into(),
+            json!({"addressPrefixes": remote_space_v}),
+        );
     } else if let Some(e) = &existing {
-        pm.insert("remoteAddressSpace".into(), props(e).get("remoteAddressSpace").cloned().unwrap_or(json!({})));
+        pm.insert(
+            "remoteAddressSpace".into(),
+            props(e)
+                .get("remoteAddressSpace")
+                .cloned()
+                .unwrap_or(json!({})),
+        );
     }
     if let Some(bgp) = props(&remote).get("bgpCommunities") {
         pm.insert("remoteBgpCommunities".into(), bgp.clone());
     }
     let local_snapshot = match &existing {
-        Some(e) if !fresh => doc::private(e).get("localAddressSpace").cloned().unwrap_or(json!([])),
+        Some(e) if !fresh => doc::private(e)
+            .get("localAddressSpace")
+            .cloned()
+            .unwrap_or(json!([])),
         _ => doc::prefix_strings(&local_space),
     };
     let state = match &rev {
@@ -271,13 +306,25 @@ pub fn delete(tx: &mut Tx, _ctx: &mut Ctx, id: &ResourceId) -> ArmResult<()> {
 }
 
 /// `peeringSyncLevel` of a link, from the snapshots it holds and the current spaces.
-pub fn sync_level(tx_get: &dyn Fn(&str) -> Option<Value>, link: &Value, local_vnet: &Value) -> &'static str {
+pub fn sync_level(
+    tx_get: &dyn Fn(&str) -> Option<Value>,
+    link: &Value,
+    local_vnet: &Value,
+) -> &'static str {
     let local_now = doc::vnet_space(local_vnet);
-    let local_snap: Vec<ipnet::IpNet> = doc::strs(doc::private(link).get("localAddressSpace").unwrap_or(&Value::Null))
-        .iter()
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    let remote_snap = doc::stored_prefixes(props(link).get("remoteAddressSpace").unwrap_or(&Value::Null));
+    let local_snap: Vec<ipnet::IpNet> = doc::strs(
+        doc::private(link)
+            .get("localAddressSpace")
+            .unwrap_or(&Value::Null),
+    )
+    .iter()
+    .filter_map(|s| s.parse().ok())
+    .collect();
+    let remote_snap = doc::stored_prefixes(
+        props(link)
+            .get("remoteAddressSpace")
+            .unwrap_or(&Value::Null),
+    );
     let remote_now = doc::ref_key(props(link), "remoteVirtualNetwork")
         .and_then(|k| tx_get(&k))
         .map(|r| doc::vnet_space(&r))

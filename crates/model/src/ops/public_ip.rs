@@ -22,19 +22,30 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
     let key = id.key();
     let existing = tx.get(&key).cloned();
     let mut d = tracked(ctx, id, &body, existing.as_ref())?;
-    let sku = body.get("sku").and_then(|s| doc::get_str(s, "name")).unwrap_or("Basic");
+    let sku = body
+        .get("sku")
+        .and_then(|s| doc::get_str(s, "name"))
+        .unwrap_or("Basic");
     let sku = match sku.to_ascii_lowercase().as_str() {
         "basic" => "Basic",
         "standard" => "Standard",
         other => {
-            return Err(ArmError::bad("InvalidPublicIpSku", format!("Public IP SKU {other} is not supported; use Basic or Standard.")))
+            return Err(ArmError::bad(
+                "InvalidPublicIpSku",
+                format!("Public IP SKU {other} is not supported; use Basic or Standard."),
+            ))
         }
     };
     let p = props(&body);
     let method = match doc::get_str(p, "publicIPAllocationMethod") {
         Some(m) if m.eq_ignore_ascii_case("Static") => "Static",
         Some(m) if m.eq_ignore_ascii_case("Dynamic") => "Dynamic",
-        Some(m) => return Err(ArmError::bad("InvalidRequestFormat", format!("publicIPAllocationMethod {m} must be Static or Dynamic."))),
+        Some(m) => {
+            return Err(ArmError::bad(
+                "InvalidRequestFormat",
+                format!("publicIPAllocationMethod {m} must be Static or Dynamic."),
+            ))
+        }
         None if sku == "Standard" => "Static",
         None => "Dynamic",
     };
@@ -44,14 +55,22 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
             format!("Standard sku publicIp {} must be static.", id.to_id()),
         ));
     }
-    let v6 = doc::get_str(p, "publicIPAddressVersion").is_some_and(|v| v.eq_ignore_ascii_case("IPv6"));
-    let old_ip = existing.as_ref().and_then(|e| doc::get_str(props(e), "ipAddress").map(String::from));
+    let v6 =
+        doc::get_str(p, "publicIPAddressVersion").is_some_and(|v| v.eq_ignore_ascii_case("IPv6"));
+    let old_ip = existing
+        .as_ref()
+        .and_then(|e| doc::get_str(props(e), "ipAddress").map(String::from));
     let ip = match old_ip {
         Some(ip) => ip,
         None => {
             let taken = allocated(tx);
             let mut found = None;
-            for pool in ctx.config.public_ip_pools.iter().filter(|p| p.network().is_ipv6() == v6) {
+            for pool in ctx
+                .config
+                .public_ip_pools
+                .iter()
+                .filter(|p| p.network().is_ipv6() == v6)
+            {
                 found = pool.hosts().find(|h| !taken.contains(h));
                 if found.is_some() {
                     break;
@@ -73,7 +92,10 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
     }
     let pm = props_mut(&mut d);
     pm.insert("publicIPAllocationMethod".into(), json!(method));
-    pm.insert("publicIPAddressVersion".into(), json!(if v6 { "IPv6" } else { "IPv4" }));
+    pm.insert(
+        "publicIPAddressVersion".into(),
+        json!(if v6 { "IPv6" } else { "IPv4" }),
+    );
     pm.entry("idleTimeoutInMinutes").or_insert(json!(4));
     pm.insert("ipAddress".into(), json!(ip));
     tx.put(key, d);

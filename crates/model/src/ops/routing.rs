@@ -25,7 +25,10 @@ pub const MAX_ROUTES: usize = 400;
 /// Validates a route's properties and returns them in canonical form.
 fn check_route(name: &str, p: &Value) -> ArmResult<Value> {
     let prefix = doc::get_str(p, "addressPrefix").ok_or_else(|| {
-        ArmError::bad("InvalidRequestFormat", format!("Route {name} must have an addressPrefix."))
+        ArmError::bad(
+            "InvalidRequestFormat",
+            format!("Route {name} must have an addressPrefix."),
+        )
     })?;
     // A service tag (letters first) is stored as given; otherwise a canonical CIDR.
     let prefix = if prefix.starts_with(|c: char| c.is_ascii_alphabetic()) && !prefix.contains(':') {
@@ -34,12 +37,18 @@ fn check_route(name: &str, p: &Value) -> ArmResult<Value> {
         cidr::parse_prefix(prefix, &format!("route {name}"))?.to_string()
     };
     let hop = doc::get_str(p, "nextHopType").ok_or_else(|| {
-        ArmError::bad("InvalidRequestFormat", format!("Route {name} must have a nextHopType."))
+        ArmError::bad(
+            "InvalidRequestFormat",
+            format!("Route {name} must have a nextHopType."),
+        )
     })?;
     let Some(hop) = NEXT_HOP_TYPES.iter().find(|h| h.eq_ignore_ascii_case(hop)) else {
         return Err(ArmError::bad(
             "InvalidNextHopType",
-            format!("Route {name} has next hop type {hop}; it must be one of {}.", NEXT_HOP_TYPES.join(", ")),
+            format!(
+                "Route {name} has next hop type {hop}; it must be one of {}.",
+                NEXT_HOP_TYPES.join(", ")
+            ),
         ));
     };
     let ip = doc::get_str(p, "nextHopIpAddress").filter(|s| !s.is_empty());
@@ -82,25 +91,39 @@ pub fn put_table(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Ar
     let existing = tx.get(&key).cloned();
     let mut d = tracked(ctx, id, &body, existing.as_ref())?;
     let p = props(&body).clone();
-    let routes: Vec<Value> = p.get("routes").and_then(Value::as_array).cloned().unwrap_or_default();
+    let routes: Vec<Value> = p
+        .get("routes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if routes.len() > MAX_ROUTES {
         return Err(ArmError::bad(
             "RouteTableRouteLimitExceeded",
-            format!("Route table {} has {} routes; at most {MAX_ROUTES} are allowed.", id.to_id(), routes.len()),
+            format!(
+                "Route table {} has {} routes; at most {MAX_ROUTES} are allowed.",
+                id.to_id(),
+                routes.len()
+            ),
         ));
     }
     let pm = props_mut(&mut d);
     pm.remove("routes");
     pm.remove("subnets");
-    pm.entry("disableBgpRoutePropagation").or_insert(json!(false));
+    pm.entry("disableBgpRoutePropagation")
+        .or_insert(json!(false));
     tx.put(key.clone(), d);
     let mut keep = DeleteSet::new();
     for r in &routes {
-        let name = doc::get_str(r, "name").ok_or_else(|| ArmError::bad("InvalidRequestFormat", "Every route must have a name."))?;
+        let name = doc::get_str(r, "name").ok_or_else(|| {
+            ArmError::bad("InvalidRequestFormat", "Every route must have a name.")
+        })?;
         crate::id::check_name(Kind::Route, name)?;
         let rid = ResourceId::child_of(id, Kind::Route, name);
         if !keep.insert(rid.key()) {
-            return Err(ArmError::bad("InvalidRequestFormat", format!("Route {name} appears more than once.")));
+            return Err(ArmError::bad(
+                "InvalidRequestFormat",
+                format!("Route {name} appears more than once."),
+            ));
         }
         put_route(tx, ctx, &rid, r.clone())?;
     }
@@ -119,7 +142,10 @@ pub fn put_route(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Ar
     if !tx.exists(&id.key()) && count >= MAX_ROUTES {
         return Err(ArmError::bad(
             "RouteTableRouteLimitExceeded",
-            format!("Route table {} already has {MAX_ROUTES} routes.", id.parent().expect("table").to_id()),
+            format!(
+                "Route table {} already has {MAX_ROUTES} routes.",
+                id.parent().expect("table").to_id()
+            ),
         ));
     }
     let p = check_route(id.leaf(), props(&body))?;
@@ -146,7 +172,12 @@ mod tests {
     #[test]
     fn route_rules() {
         assert_eq!(
-            check_route("r", &json!({"addressPrefix": "10.0.0.0/8", "nextHopType": "VirtualAppliance"})).unwrap_err().code,
+            check_route(
+                "r",
+                &json!({"addressPrefix": "10.0.0.0/8", "nextHopType": "VirtualAppliance"})
+            )
+            .unwrap_err()
+            .code,
             "NextHopIpAddressRequired"
         );
         assert_eq!(
@@ -154,11 +185,21 @@ mod tests {
             "NextHopIpAddressNotAllowed"
         );
         assert_eq!(
-            check_route("r", &json!({"addressPrefix": "10.0.0.1/8", "nextHopType": "None"})).unwrap_err().code,
+            check_route(
+                "r",
+                &json!({"addressPrefix": "10.0.0.1/8", "nextHopType": "None"})
+            )
+            .unwrap_err()
+            .code,
             "InvalidCIDRNotation"
         );
         assert_eq!(
-            check_route("r", &json!({"addressPrefix": "10.0.0.0/8", "nextHopType": "VNetPeering"})).unwrap_err().code,
+            check_route(
+                "r",
+                &json!({"addressPrefix": "10.0.0.0/8", "nextHopType": "VNetPeering"})
+            )
+            .unwrap_err()
+            .code,
             "InvalidNextHopType"
         );
         let ok = check_route("r", &json!({"addressPrefix": "10.0.0.0/8", "nextHopType": "virtualappliance", "nextHopIpAddress": "10.1.0.4"})).unwrap();
