@@ -48,6 +48,9 @@ pub enum Command {
     /// Manage virtual networks, NICs, route tables, gateways and diagnostics.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Workloads: a NIC and the network namespace it is attached to (`vm create/exec/delete`).
+    #[command(subcommand)]
+    Vm(super::vm::VmCommand),
 }
 
 /// `-g RG -n NAME`: a top-level resource.

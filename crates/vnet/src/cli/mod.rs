@@ -16,6 +16,7 @@ mod network;
 mod output;
 mod serve;
 mod table;
+mod vm;
 #[cfg(test)]
 mod testing;
 
@@ -45,6 +46,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => serve::run(args),
         Command::Group(cmd) => client_command(&cli.client, |ctx| group::run(ctx, cmd)),
         Command::Network(cmd) => client_command(&cli.client, |ctx| network::run(ctx, cmd)),
+        Command::Vm(vm::VmCommand::Exec(a)) => vm::exec(a),
+        Command::Vm(cmd) => client_command(&cli.client, |ctx| vm::run(ctx, cmd)),
     }
 }
 

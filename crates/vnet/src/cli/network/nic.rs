@@ -26,6 +26,12 @@ pub enum NicCommand {
     Delete(NamedDelete),
     /// Show the routes in effect for a network interface.
     ShowEffectiveRouteTable(Named),
+    /// Attach the NIC to an existing network namespace (a container's) on the server's host.
+    Attach(crate::cli::vm::NicAttachArgs),
+    /// Detach the NIC from its namespace (the interface disappears there).
+    Detach(Named),
+    /// Capture the NIC's packets (both directions) into a pcap file.
+    Capture(crate::cli::vm::NicCaptureArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -109,6 +115,9 @@ pub fn run(ctx: &Ctx, cmd: NicCommand) -> Result<Reply, CliError> {
             TABLE,
         ),
         NicCommand::Delete(d) => delete(ctx, &nic_id(ctx, &d.target), d.no_wait),
+        NicCommand::Attach(a) => crate::cli::vm::nic_attach(ctx, a),
+        NicCommand::Detach(t) => crate::cli::vm::nic_detach(ctx, t),
+        NicCommand::Capture(a) => crate::cli::vm::nic_capture(ctx, a),
         NicCommand::ShowEffectiveRouteTable(t) => {
             let url = ids::network_url(&format!("{}/effectiveRouteTable", nic_id(ctx, &t)));
             let value = ctx.client.post(&url, None, Wait::Yes)?;
