@@ -80,7 +80,13 @@ pub fn skeyseed(alg: Prf, ni: &[u8], nr: &[u8], shared: &[u8]) -> Secret {
 }
 
 /// SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) when rekeying an IKE SA (§2.18).
-pub fn skeyseed_rekey(alg_old: Prf, sk_d_old: &[u8], shared: &[u8], ni: &[u8], nr: &[u8]) -> Secret {
+pub fn skeyseed_rekey(
+    alg_old: Prf,
+    sk_d_old: &[u8],
+    shared: &[u8],
+    ni: &[u8],
+    nr: &[u8],
+) -> Secret {
     prf(alg_old, sk_d_old, &[shared, ni, nr])
 }
 
@@ -287,11 +293,17 @@ impl SkCipher {
                 let (head, data) = msg.split_at_mut(body);
                 let aad = aead::Aad::from(&head[..aad_end]);
                 let tag = key
-                    .seal_in_place_separate_tag(aead::Nonce::assume_unique_for_key(nonce), aad, data)
+                    .seal_in_place_separate_tag(
+                        aead::Nonce::assume_unique_for_key(nonce),
+                        aad,
+                        data,
+                    )
                     .expect("AEAD seal with valid lengths");
                 msg.extend_from_slice(tag.as_ref());
             }
-            Cipher::Cbc { enc, integ, icv, .. } => {
+            Cipher::Cbc {
+                enc, integ, icv, ..
+            } => {
                 let mut iv = [0u8; 16];
                 rng.fill(&mut iv);
                 msg.extend_from_slice(&iv);
@@ -331,7 +343,9 @@ impl SkCipher {
                 buf.truncate(n);
                 buf
             }
-            Cipher::Cbc { dec, integ, icv, .. } => {
+            Cipher::Cbc {
+                dec, integ, icv, ..
+            } => {
                 let tag = hmac::sign(integ, &msg[..ct_end]);
                 if !ct_eq(&tag.as_ref()[..*icv], &msg[ct_end..]) {
                     return Err(OpenError::Integrity);
@@ -344,7 +358,8 @@ impl SkCipher {
                 iv.copy_from_slice(&msg[iv_at..iv_at + 16]);
                 let mut buf = ct.to_vec();
                 let ctx = cipher::DecryptionContext::Iv128(FixedLength::from(iv));
-                dec.decrypt(&mut buf, ctx).map_err(|_| OpenError::Malformed)?;
+                dec.decrypt(&mut buf, ctx)
+                    .map_err(|_| OpenError::Malformed)?;
                 buf
             }
         };
@@ -502,7 +517,11 @@ mod tests {
     // RFC 4231 test case 2 (HMAC-SHA-256 with key "Jefe").
     #[test]
     fn prf_hmac_sha256_rfc4231() {
-        let out = prf(Prf::HmacSha256, b"Jefe", &[b"what do ya want ", b"for nothing?"]);
+        let out = prf(
+            Prf::HmacSha256,
+            b"Jefe",
+            &[b"what do ya want ", b"for nothing?"],
+        );
         assert_eq!(
             &out[..],
             &hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")[..]
@@ -585,7 +604,13 @@ mod tests {
                 b.fill(0x5a);
             }
         }
-        for s in ["aes256gcm16", "aes128gcm16", "chacha20poly1305", "aes128-sha1", "aes256-sha512"] {
+        for s in [
+            "aes256gcm16",
+            "aes128gcm16",
+            "chacha20poly1305",
+            "aes128-sha1",
+            "aes256-sha512",
+        ] {
             let spec = crate::proposal::ProposalSpec::parse(crate::proposal::Kind::Esp, s).unwrap();
             let suite = Suite {
                 encr: spec.encr[0],

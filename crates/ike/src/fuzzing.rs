@@ -34,8 +34,11 @@ pub fn engine_target(data: &[u8]) {
     let a: SocketAddr = "198.18.0.1:500".parse().expect("addr");
     let b: SocketAddr = "198.18.0.2:500".parse().expect("addr");
     let cfg = |role| Config {
-        ike_proposals: ProposalSpec::parse_list(Kind::Ike, "aes128gcm16-prfsha256-x25519,aes256-sha256-modp1024")
-            .expect("proposal"),
+        ike_proposals: ProposalSpec::parse_list(
+            Kind::Ike,
+            "aes128gcm16-prfsha256-x25519,aes256-sha256-modp1024",
+        )
+        .expect("proposal"),
         esp_proposals: ProposalSpec::parse_list(Kind::Esp, "aes128gcm16").expect("proposal"),
         local_ts: vec![ts::parse_cidr("10.1.0.0/16").expect("cidr")],
         remote_ts: vec![ts::parse_cidr("10.2.0.0/16").expect("cidr")],

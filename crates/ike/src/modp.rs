@@ -96,9 +96,8 @@ fn mod_exp(base: &[u8], exp: &[u8], p: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     // SAFETY: all pointers are valid, owned BIGNUMs / BN_CTX allocated above; a NULL
     // Montgomery context makes aws-lc build one for `m`. `m` is odd (a safe prime), as
     // BN_mod_exp_mont_consttime requires, and `b` < `m` (callers check or use g = 2).
-    let ok = unsafe {
-        sys::BN_mod_exp_mont_consttime(r.0, b.0, e.0, m.0, ctx.0, core::ptr::null())
-    };
+    let ok =
+        unsafe { sys::BN_mod_exp_mont_consttime(r.0, b.0, e.0, m.0, ctx.0, core::ptr::null()) };
     if ok != 1 {
         return None;
     }
@@ -168,7 +167,10 @@ mod tests {
         // SAFETY: BN_get_rfc3526_prime_2048 writes into the valid BIGNUM we pass.
         let r = unsafe { sys::BN_get_rfc3526_prime_2048(theirs.0) };
         assert!(!r.is_null());
-        assert_eq!(&theirs.to_be_padded(256).unwrap()[..], &prime(DhGroup::Modp2048).unwrap()[..]);
+        assert_eq!(
+            &theirs.to_be_padded(256).unwrap()[..],
+            &prime(DhGroup::Modp2048).unwrap()[..]
+        );
     }
 
     #[test]

@@ -114,7 +114,12 @@ impl Prf {
             Prf::HmacSha512 => "prfsha512",
         }
     }
-    pub const ALL: [Prf; 4] = [Prf::HmacSha1, Prf::HmacSha256, Prf::HmacSha384, Prf::HmacSha512];
+    pub const ALL: [Prf; 4] = [
+        Prf::HmacSha1,
+        Prf::HmacSha256,
+        Prf::HmacSha384,
+        Prf::HmacSha512,
+    ];
 }
 
 /// Integrity algorithms (truncated HMAC).
@@ -302,7 +307,9 @@ impl ProposalSpec {
             }
         }
         if p.encr.is_empty() {
-            return Err(ProposalError(format!("proposal '{s}' has no encryption algorithm")));
+            return Err(ProposalError(format!(
+                "proposal '{s}' has no encryption algorithm"
+            )));
         }
         let aead = p.encr.iter().filter(|e| e.is_aead()).count();
         if aead != 0 && aead != p.encr.len() {
@@ -338,12 +345,16 @@ impl ProposalSpec {
                     )));
                 }
                 if !p.esn.is_empty() {
-                    return Err(ProposalError(format!("IKE proposal '{s}' cannot carry ESN")));
+                    return Err(ProposalError(format!(
+                        "IKE proposal '{s}' cannot carry ESN"
+                    )));
                 }
             }
             Kind::Esp => {
                 if !p.prf.is_empty() {
-                    return Err(ProposalError(format!("ESP proposal '{s}' cannot carry a PRF")));
+                    return Err(ProposalError(format!(
+                        "ESP proposal '{s}' cannot carry a PRF"
+                    )));
                 }
                 if p.esn.is_empty() {
                     p.esn.push(false);
@@ -486,8 +497,11 @@ impl fmt::Display for Suite {
         if let Some(i) = self.integ {
             write!(f, "-{}", i.name())?;
         }
+        // strongSwan's notation: the PRF is implied when it matches the integrity hash.
         if let Some(p) = self.prf {
-            write!(f, "-{}", p.name())?;
+            if self.integ.map(|i| i.matching_prf()) != Some(p) {
+                write!(f, "-{}", p.name())?;
+            }
         }
         if let Some(d) = self.dh {
             write!(f, "-{}", d.name())?;
@@ -550,7 +564,10 @@ fn match_one(spec: &ProposalSpec, p: &wire::Proposal, ignore_dh: bool) -> Option
     let has = |ty: u8| p.transforms.iter().any(|t| t.ty == ty);
     let ids = |ty: u8| p.transforms.iter().filter(move |t| t.ty == ty);
     // Transform types we do not know make the proposal unacceptable.
-    if p.transforms.iter().any(|t| !(tt::ENCR..=tt::ESN).contains(&t.ty)) {
+    if p.transforms
+        .iter()
+        .any(|t| !(tt::ENCR..=tt::ESN).contains(&t.ty))
+    {
         return None;
     }
     let encr = spec
@@ -707,8 +724,10 @@ mod tests {
     #[test]
     fn esp_pfs_and_ike_auth() {
         let ours = ProposalSpec::parse_list(Kind::Esp, "aes128gcm16-ecp256").unwrap();
-        let theirs =
-            ProposalSpec::to_wire(&ProposalSpec::parse_list(Kind::Esp, "aes128gcm16").unwrap(), &[1, 2, 3, 4]);
+        let theirs = ProposalSpec::to_wire(
+            &ProposalSpec::parse_list(Kind::Esp, "aes128gcm16").unwrap(),
+            &[1, 2, 3, 4],
+        );
         assert!(select(&ours, &theirs, false).is_none());
         let s = select(&ours, &theirs, true).unwrap();
         assert_eq!(s.suite.dh, None);

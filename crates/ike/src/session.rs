@@ -252,8 +252,16 @@ impl fmt::Display for Error {
                 "NO_PROPOSAL_CHOSEN: no acceptable {} proposal from the peer",
                 if *ike { "IKE" } else { "ESP" }
             ),
-            Error::PeerRefused { exchange, notify: n } => {
-                write!(f, "peer refused {}: {}", exchange_name(*exchange), notify::name(*n))?;
+            Error::PeerRefused {
+                exchange,
+                notify: n,
+            } => {
+                write!(
+                    f,
+                    "peer refused {}: {}",
+                    exchange_name(*exchange),
+                    notify::name(*n)
+                )?;
                 if *n == notify::AUTHENTICATION_FAILED {
                     f.write_str(" (wrong pre-shared key or identity?)")?;
                 }
@@ -294,11 +302,17 @@ pub enum Event {
         rekeyed: bool,
     },
     ChildSaUp(ChildSa),
-    ChildSaDown { spi_in: u32, spi_out: u32, reason: &'static str },
+    ChildSaDown {
+        spi_in: u32,
+        spi_out: u32,
+        reason: &'static str,
+    },
     /// An exchange failed. If the connection cannot go on, [`Event::Closed`] follows.
     Failed(Error),
     /// The IKE SA is gone (deleted, dead peer, failed negotiation); nothing more happens.
-    Closed { reason: String },
+    Closed {
+        reason: String,
+    },
 }
 
 /// Coarse state for display.
@@ -435,7 +449,9 @@ impl IkeSa {
         let enc = raw.encrypted.ok_or(())?;
         let plain = self.rx.open(bytes, enc.body).map_err(|_| ())?;
         let Some((num, total)) = enc.fragment else {
-            return wire::parse_payloads(enc.first, &plain).map(Some).map_err(|_| ());
+            return wire::parse_payloads(enc.first, &plain)
+                .map(Some)
+                .map_err(|_| ());
         };
         if total > 64 {
             return Err(());
@@ -479,7 +495,9 @@ impl IkeSa {
         for p in r.parts.into_iter().flatten() {
             all.extend_from_slice(&p);
         }
-        wire::parse_payloads(r.first, &all).map(Some).map_err(|_| ())
+        wire::parse_payloads(r.first, &all)
+            .map(Some)
+            .map_err(|_| ())
     }
 }
 
@@ -753,7 +771,10 @@ impl Ike {
         };
         add(self.pending.as_ref().map(|p| p.next));
         if self.phase == Phase::AwaitAuth {
-            add(self.auth.as_ref().map(|a| a.since + self.cfg.half_open_timeout));
+            add(self
+                .auth
+                .as_ref()
+                .map(|a| a.since + self.cfg.half_open_timeout));
         }
         if self.phase == Phase::Established && self.pending.is_none() {
             add(self.cfg.dpd.map(|d| self.last_rx + d));
@@ -844,7 +865,11 @@ impl Ike {
         if self.phase != Phase::Idle {
             return;
         }
-        let Some(group) = self.cfg.ike_proposals.first().and_then(|p| p.dh.first().copied())
+        let Some(group) = self
+            .cfg
+            .ike_proposals
+            .first()
+            .and_then(|p| p.dh.first().copied())
         else {
             self.fatal(Error::NoProposalChosen { ike: true });
             return;
@@ -872,7 +897,10 @@ impl Ike {
         if let Some(c) = &init.cookie {
             p.push(Payload::Notify(Notify::new(notify::COOKIE, c.clone())));
         }
-        p.push(Payload::Sa(ProposalSpec::to_wire(&self.cfg.ike_proposals, &[])));
+        p.push(Payload::Sa(ProposalSpec::to_wire(
+            &self.cfg.ike_proposals,
+            &[],
+        )));
         p.push(Payload::Ke {
             group: init.dh.group().ikev2_id(),
             data: init.dh.public().to_vec(),
@@ -883,7 +911,10 @@ impl Ike {
             // Fake a NAT in front of us so the peer encapsulates (as strongSwan's encap=yes).
             self.rng.fill(&mut src_hash);
         }
-        p.push(Payload::Notify(Notify::new(notify::NAT_DETECTION_SOURCE_IP, src_hash)));
+        p.push(Payload::Notify(Notify::new(
+            notify::NAT_DETECTION_SOURCE_IP,
+            src_hash,
+        )));
         p.push(Payload::Notify(Notify::new(
             notify::NAT_DETECTION_DESTINATION_IP,
             nat_hash(init.spi_i, 0, self.remote),
@@ -921,9 +952,20 @@ impl Ike {
         self.request_on(now, ex, payloads, kind, false)
     }
 
-    fn request_on(&mut self, now: Instant, ex: u8, payloads: Vec<Payload>, kind: PendingKind, old: bool) {
+    fn request_on(
+        &mut self,
+        now: Instant,
+        ex: u8,
+        payloads: Vec<Payload>,
+        kind: PendingKind,
+        old: bool,
+    ) {
         let max = self.cfg.max_message;
-        let sa = if old { self.old_sa.as_mut() } else { self.sa.as_mut() };
+        let sa = if old {
+            self.old_sa.as_mut()
+        } else {
+            self.sa.as_mut()
+        };
         let Some(sa) = sa else {
             return;
         };
@@ -947,7 +989,11 @@ impl Ike {
 
     fn respond(&mut self, old: bool, ex: u8, msg_id: u32, payloads: &[Payload]) {
         let max = self.cfg.max_message;
-        let sa = if old { self.old_sa.as_mut() } else { self.sa.as_mut() };
+        let sa = if old {
+            self.old_sa.as_mut()
+        } else {
+            self.sa.as_mut()
+        };
         let Some(sa) = sa else {
             return;
         };
@@ -1020,7 +1066,12 @@ impl Ike {
                         spi_size: 4,
                         spis: vec![spi.to_be_bytes().to_vec()],
                     })];
-                    self.request(now, exchange::INFORMATIONAL, p, PendingKind::DeleteChildren(vec![spi]));
+                    self.request(
+                        now,
+                        exchange::INFORMATIONAL,
+                        p,
+                        PendingKind::DeleteChildren(vec![spi]),
+                    );
                 }
                 Task::RekeyChild(spi) => {
                     let Some(c) = self.children.iter().find(|c| c.sa.spi_in == spi) else {
@@ -1030,7 +1081,11 @@ impl Ike {
                         continue;
                     }
                     let (lts, rts) = (c.sa.local_ts.clone(), c.sa.remote_ts.clone());
-                    let group = self.cfg.esp_proposals.first().and_then(|p| p.dh.first().copied());
+                    let group = self
+                        .cfg
+                        .esp_proposals
+                        .first()
+                        .and_then(|p| p.dh.first().copied());
                     self.start_create_child(now, Some(spi), group, lts, rts);
                 }
                 Task::RekeyIke => {
@@ -1067,7 +1122,10 @@ impl Ike {
                 data: vec![],
             }));
         }
-        p.push(Payload::Sa(ProposalSpec::to_wire(&proposals, &spi_in.to_be_bytes())));
+        p.push(Payload::Sa(ProposalSpec::to_wire(
+            &proposals,
+            &spi_in.to_be_bytes(),
+        )));
         p.push(Payload::Nonce(nonce.clone()));
         if let Some(d) = &dh {
             p.push(Payload::Ke {
@@ -1176,7 +1234,9 @@ impl Ike {
             let due: Vec<u32> = self
                 .children
                 .iter_mut()
-                .filter(|c| c.state == ChildState::Installed && c.rekey_at.is_some_and(|t| now >= t))
+                .filter(|c| {
+                    c.state == ChildState::Installed && c.rekey_at.is_some_and(|t| now >= t)
+                })
                 .map(|c| {
                     c.rekey_at = None;
                     c.sa.spi_in
@@ -1206,7 +1266,9 @@ impl Ike {
             Err(e) => {
                 // Unauthenticated junk gets no answer, except a version we cannot speak on
                 // an IKE_SA_INIT request (RFC 7296 §2.5).
-                if let (wire::ParseError::MajorVersion(_), Some(b)) = (&e, data.get(..wire::HEADER_LEN)) {
+                if let (wire::ParseError::MajorVersion(_), Some(b)) =
+                    (&e, data.get(..wire::HEADER_LEN))
+                {
                     if b[18] == exchange::IKE_SA_INIT && b[19] & flags::RESPONSE == 0 {
                         self.plain_error(src, dst, b, notify::INVALID_MAJOR_VERSION, vec![]);
                     }
@@ -1231,7 +1293,11 @@ impl Ike {
         if raw.encrypted.is_none() {
             return;
         }
-        let sa = if old { self.old_sa.as_mut() } else { self.sa.as_mut() };
+        let sa = if old {
+            self.old_sa.as_mut()
+        } else {
+            self.sa.as_mut()
+        };
         let Some(sa) = sa else {
             return;
         };
@@ -1254,9 +1320,20 @@ impl Ike {
                 .is_some_and(|(id, _)| *id == h.message_id);
             if retransmit {
                 // Authenticate before answering; for fragments answer on the first only.
-                let first = raw.encrypted.is_some_and(|e| e.fragment.is_none_or(|f| f.0 == 1));
-                if first && sa.rx.open(data, raw.encrypted.map_or(0, |e| e.body)).is_ok() {
-                    let d = sa.last_response.as_ref().map(|x| x.1.clone()).unwrap_or_default();
+                let first = raw
+                    .encrypted
+                    .is_some_and(|e| e.fragment.is_none_or(|f| f.0 == 1));
+                if first
+                    && sa
+                        .rx
+                        .open(data, raw.encrypted.map_or(0, |e| e.body))
+                        .is_ok()
+                {
+                    let d = sa
+                        .last_response
+                        .as_ref()
+                        .map(|x| x.1.clone())
+                        .unwrap_or_default();
                     for x in &d {
                         self.send(x);
                     }
@@ -1286,7 +1363,14 @@ impl Ike {
         self.run_tasks(now);
     }
 
-    fn plain_error(&mut self, src: SocketAddr, dst: SocketAddr, hdr: &[u8], ty: u16, data: Vec<u8>) {
+    fn plain_error(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        hdr: &[u8],
+        ty: u16,
+        data: Vec<u8>,
+    ) {
         let spi_i = u64::from_be_bytes(hdr[0..8].try_into().unwrap_or([0; 8]));
         let msg = wire::emit_plain(
             Header {
@@ -1353,7 +1437,9 @@ impl Ike {
         let p = &raw.payloads;
         let (Some(props), Some((group, ke)), Some(ni)) = (sa_of(p), ke_of(p), nonce_of(p)) else {
             self.plain_error(src, dst, bytes, notify::INVALID_SYNTAX, vec![]);
-            self.fail(Error::InvalidSyntax("IKE_SA_INIT without SA, KE or Nonce".into()));
+            self.fail(Error::InvalidSyntax(
+                "IKE_SA_INIT without SA, KE or Nonce".into(),
+            ));
             return;
         };
         if self.cfg.require_cookie {
@@ -1457,7 +1543,14 @@ impl Ike {
         self.phase = Phase::AwaitAuth;
     }
 
-    fn on_init_response(&mut self, now: Instant, src: SocketAddr, dst: SocketAddr, raw: &RawMessage, bytes: &[u8]) {
+    fn on_init_response(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        dst: SocketAddr,
+        raw: &RawMessage,
+        bytes: &[u8],
+    ) {
         if self.phase != Phase::InitSent {
             return;
         }
@@ -1481,7 +1574,8 @@ impl Ike {
             let wanted = (nt.data.len() == 2)
                 .then(|| u16::from_be_bytes([nt.data[0], nt.data[1]]))
                 .and_then(DhGroup::from_id);
-            let offered = wanted.is_some_and(|g| self.cfg.ike_proposals.iter().any(|s| s.dh.contains(&g)));
+            let offered =
+                wanted.is_some_and(|g| self.cfg.ike_proposals.iter().any(|s| s.dh.contains(&g)));
             match wanted {
                 Some(g) if offered && init.retries < 3 && g != init.dh.group() => {
                     init.retries += 1;
@@ -1511,19 +1605,27 @@ impl Ike {
             return;
         }
         let (Some(props), Some((group, ke)), Some(nr)) = (sa_of(p), ke_of(p), nonce_of(p)) else {
-            self.fatal(Error::InvalidResponse("IKE_SA_INIT response without SA, KE or Nonce"));
+            self.fatal(Error::InvalidResponse(
+                "IKE_SA_INIT response without SA, KE or Nonce",
+            ));
             return;
         };
         if h.spi_r == 0 {
-            self.fatal(Error::InvalidResponse("IKE_SA_INIT response with a zero SPI"));
+            self.fatal(Error::InvalidResponse(
+                "IKE_SA_INIT response with a zero SPI",
+            ));
             return;
         }
         let Some(sel) = proposal::check_response(&self.cfg.ike_proposals, props, false) else {
-            self.fatal(Error::InvalidResponse("responder chose an IKE proposal we did not offer"));
+            self.fatal(Error::InvalidResponse(
+                "responder chose an IKE proposal we did not offer",
+            ));
             return;
         };
         if sel.suite.dh != Some(init.dh.group()) || group != init.dh.group().ikev2_id() {
-            self.fatal(Error::InvalidResponse("responder's KE does not match the chosen group"));
+            self.fatal(Error::InvalidResponse(
+                "responder's KE does not match the chosen group",
+            ));
             return;
         }
         let Ok(shared) = init.dh.shared(ke) else {
@@ -1553,9 +1655,10 @@ impl Ike {
             self.local.set_port(4500);
             self.remote.set_port(4500);
         }
-        let Some(sa) = IkeSa::new(suite, keys, spi_i, h.spi_r, true, peer_frag) else {
+        let Some(mut sa) = IkeSa::new(suite, keys, spi_i, h.spi_r, true, peer_frag) else {
             return;
         };
+        sa.next_msg_id = 1;
         self.sa = Some(sa);
         self.pending = None;
         let init_response = bytes.to_vec();
@@ -1583,7 +1686,12 @@ impl Ike {
             &id.rest_octets(),
         );
         let spi_in = self.random_spi32();
-        let proposals: Vec<ProposalSpec> = self.cfg.esp_proposals.iter().map(|p| p.without_dh()).collect();
+        let proposals: Vec<ProposalSpec> = self
+            .cfg
+            .esp_proposals
+            .iter()
+            .map(|p| p.without_dh())
+            .collect();
         let mut p = vec![Payload::IdI(id), n(notify::INITIAL_CONTACT)];
         if let Some(r) = &self.cfg.remote_id {
             p.push(Payload::IdR(r.to_payload()));
@@ -1592,7 +1700,10 @@ impl Ike {
             method: 2,
             data: value.to_vec(),
         });
-        p.push(Payload::Sa(ProposalSpec::to_wire(&proposals, &spi_in.to_be_bytes())));
+        p.push(Payload::Sa(ProposalSpec::to_wire(
+            &proposals,
+            &spi_in.to_be_bytes(),
+        )));
         p.push(Payload::TsI(self.cfg.local_ts.clone()));
         p.push(Payload::TsR(self.cfg.remote_ts.clone()));
         let offer = ChildOffer {
@@ -1639,8 +1750,15 @@ impl Ike {
         let (Some(idi), Some((method, value)), Some(auth_ctx), Some(sa)) =
             (idi, auth, self.auth.as_ref(), self.sa.as_ref())
         else {
-            self.respond(false, exchange::IKE_AUTH, h.message_id, &[n(notify::INVALID_SYNTAX)]);
-            self.fatal(Error::InvalidSyntax("IKE_AUTH request without IDi or AUTH".into()));
+            self.respond(
+                false,
+                exchange::IKE_AUTH,
+                h.message_id,
+                &[n(notify::INVALID_SYNTAX)],
+            );
+            self.fatal(Error::InvalidSyntax(
+                "IKE_AUTH request without IDi or AUTH".into(),
+            ));
             return;
         };
         let peer_id = Identity::from_payload(&idi);
@@ -1658,7 +1776,12 @@ impl Ike {
         };
         let auth_ok = method == 2 && crypto::ct_eq(&expected, &value);
         if !auth_ok || !id_ok {
-            self.respond(false, exchange::IKE_AUTH, h.message_id, &[n(notify::AUTHENTICATION_FAILED)]);
+            self.respond(
+                false,
+                exchange::IKE_AUTH,
+                h.message_id,
+                &[n(notify::AUTHENTICATION_FAILED)],
+            );
             self.sa = None;
             self.fatal(Error::AuthenticationFailed(if !id_ok {
                 "peer's identity is not the configured remote identity"
@@ -1740,18 +1863,31 @@ impl Ike {
             ));
         };
         if wire::find_notify(p, notify::USE_TRANSPORT_MODE).is_some() {
-            return Err((notify::NO_PROPOSAL_CHOSEN, Error::NoProposalChosen { ike: false }));
+            return Err((
+                notify::NO_PROPOSAL_CHOSEN,
+                Error::NoProposalChosen { ike: false },
+            ));
         }
         let ours: Vec<ProposalSpec> = if in_auth {
-            self.cfg.esp_proposals.iter().map(|s| s.without_dh()).collect()
+            self.cfg
+                .esp_proposals
+                .iter()
+                .map(|s| s.without_dh())
+                .collect()
         } else {
             self.cfg.esp_proposals.clone()
         };
         let Some(sel) = proposal::select(&ours, props, in_auth) else {
-            return Err((notify::NO_PROPOSAL_CHOSEN, Error::NoProposalChosen { ike: false }));
+            return Err((
+                notify::NO_PROPOSAL_CHOSEN,
+                Error::NoProposalChosen { ike: false },
+            ));
         };
         let Some(spi_out) = spi32(&sel.spi) else {
-            return Err((notify::INVALID_SYNTAX, Error::InvalidSyntax("ESP SPI not 4 octets".into())));
+            return Err((
+                notify::INVALID_SYNTAX,
+                Error::InvalidSyntax("ESP SPI not 4 octets".into()),
+            ));
         };
         let remote_ts = ts::narrow(tsi, &self.cfg.remote_ts);
         let local_ts = ts::narrow(tsr, &self.cfg.local_ts);
@@ -1775,12 +1911,25 @@ impl Ike {
                 }
                 _ => {
                     // Tell the initiator which group to use (RFC 7296 §1.3).
-                    return Err((notify::INVALID_KE_PAYLOAD, Error::InvalidResponse("peer's KE group differs from the chosen PFS group")));
+                    return Err((
+                        notify::INVALID_KE_PAYLOAD,
+                        Error::InvalidResponse("peer's KE group differs from the chosen PFS group"),
+                    ));
                 }
             }
         }
-        let sa = self.sa.as_ref().ok_or((notify::INVALID_SYNTAX, Error::InvalidResponse("no IKE SA")))?;
-        let km = crypto::child_keymat(sa.prf, &sa.keys.sk_d, shared.as_deref().map(|v| &v[..]), ni, nr, &sel.suite);
+        let sa = self
+            .sa
+            .as_ref()
+            .ok_or((notify::INVALID_SYNTAX, Error::InvalidResponse("no IKE SA")))?;
+        let km = crypto::child_keymat(
+            sa.prf,
+            &sa.keys.sk_d,
+            shared.as_deref().map(|v| &v[..]),
+            ni,
+            nr,
+            &sel.suite,
+        );
         let half = sel.suite.child_keymat_len();
         let spi_in = self.random_spi32();
         let child = ChildSa {
@@ -1797,7 +1946,11 @@ impl Ike {
             remote: self.remote,
             rekey_of,
         };
-        let mut reply = vec![Payload::Sa(vec![sel.suite.to_wire(Kind::Esp, sel.num, &spi_in.to_be_bytes())])];
+        let mut reply = vec![Payload::Sa(vec![sel.suite.to_wire(
+            Kind::Esp,
+            sel.num,
+            &spi_in.to_be_bytes(),
+        )])];
         if !in_auth {
             reply.push(Payload::Nonce(nr.to_vec()));
             if let Some(k) = reply_ke {
@@ -1821,7 +1974,12 @@ impl Ike {
 
     fn on_create_child_request(&mut self, now: Instant, h: &Header, p: &[Payload]) {
         let Some(ni) = nonce_of(p) else {
-            self.respond(false, h.exchange, h.message_id, &[n(notify::INVALID_SYNTAX)]);
+            self.respond(
+                false,
+                h.exchange,
+                h.message_id,
+                &[n(notify::INVALID_SYNTAX)],
+            );
             return;
         };
         let is_ike = sa_of(p).is_some_and(|s| s.iter().any(|x| x.protocol == protocol::IKE));
@@ -1833,21 +1991,36 @@ impl Ike {
         let mut rekey_of = None;
         if let Some(r) = &rekey {
             let Some(spi) = spi32(&r.spi) else {
-                self.respond(false, h.exchange, h.message_id, &[n(notify::INVALID_SYNTAX)]);
+                self.respond(
+                    false,
+                    h.exchange,
+                    h.message_id,
+                    &[n(notify::INVALID_SYNTAX)],
+                );
                 return;
             };
             match self.children.iter().find(|c| c.sa.spi_out == spi) {
                 None => {
-                    self.respond(false, h.exchange, h.message_id, &[Payload::Notify(Notify {
-                        protocol: protocol::ESP,
-                        spi: r.spi.clone(),
-                        ty: notify::CHILD_SA_NOT_FOUND,
-                        data: vec![],
-                    })]);
+                    self.respond(
+                        false,
+                        h.exchange,
+                        h.message_id,
+                        &[Payload::Notify(Notify {
+                            protocol: protocol::ESP,
+                            spi: r.spi.clone(),
+                            ty: notify::CHILD_SA_NOT_FOUND,
+                            data: vec![],
+                        })],
+                    );
                     return;
                 }
                 Some(c) if matches!(c.state, ChildState::Deleting | ChildState::Rekeyed) => {
-                    self.respond(false, h.exchange, h.message_id, &[n(notify::TEMPORARY_FAILURE)]);
+                    self.respond(
+                        false,
+                        h.exchange,
+                        h.message_id,
+                        &[n(notify::TEMPORARY_FAILURE)],
+                    );
                     return;
                 }
                 Some(c) => rekey_of = Some(c.sa.spi_in),
@@ -1868,14 +2041,20 @@ impl Ike {
             }
             Err((ty, e)) => {
                 let data = if ty == notify::INVALID_KE_PAYLOAD {
-                    let g = proposal::select(&self.cfg.esp_proposals, sa_of(p).unwrap_or(&[]), false)
-                        .and_then(|s| s.suite.dh)
-                        .map_or(0, |g| g.ikev2_id());
+                    let g =
+                        proposal::select(&self.cfg.esp_proposals, sa_of(p).unwrap_or(&[]), false)
+                            .and_then(|s| s.suite.dh)
+                            .map_or(0, |g| g.ikev2_id());
                     g.to_be_bytes().to_vec()
                 } else {
                     vec![]
                 };
-                self.respond(false, h.exchange, h.message_id, &[Payload::Notify(Notify::new(ty, data))]);
+                self.respond(
+                    false,
+                    h.exchange,
+                    h.message_id,
+                    &[Payload::Notify(Notify::new(ty, data))],
+                );
                 if ty != notify::INVALID_KE_PAYLOAD {
                     self.fail(e);
                 }
@@ -1887,19 +2066,43 @@ impl Ike {
         // Collision with our own IKE rekey (RFC 7296 §2.25.2), resolved without a redundant
         // SA: the exchange whose initiator nonce is lower loses; its responder answers
         // TEMPORARY_FAILURE and its initiator retries later if still needed.
-        if let Some(Pending { kind: PendingKind::IkeRekey { nonce, .. }, .. }) = &self.pending {
+        if let Some(Pending {
+            kind: PendingKind::IkeRekey { nonce, .. },
+            ..
+        }) = &self.pending
+        {
             if ni < *nonce {
-                self.respond(false, h.exchange, h.message_id, &[n(notify::TEMPORARY_FAILURE)]);
+                self.respond(
+                    false,
+                    h.exchange,
+                    h.message_id,
+                    &[n(notify::TEMPORARY_FAILURE)],
+                );
                 return;
             }
         }
-        if self.children.iter().any(|c| c.state == ChildState::Rekeying) && self.pending.is_some() {
-            self.respond(false, h.exchange, h.message_id, &[n(notify::TEMPORARY_FAILURE)]);
+        if self
+            .children
+            .iter()
+            .any(|c| c.state == ChildState::Rekeying)
+            && self.pending.is_some()
+        {
+            self.respond(
+                false,
+                h.exchange,
+                h.message_id,
+                &[n(notify::TEMPORARY_FAILURE)],
+            );
             return;
         }
         let props = sa_of(p).unwrap_or(&[]);
         let Some(sel) = proposal::select(&self.cfg.ike_proposals, props, false) else {
-            self.respond(false, h.exchange, h.message_id, &[n(notify::NO_PROPOSAL_CHOSEN)]);
+            self.respond(
+                false,
+                h.exchange,
+                h.message_id,
+                &[n(notify::NO_PROPOSAL_CHOSEN)],
+            );
             self.fail(Error::NoProposalChosen { ike: true });
             return;
         };
@@ -1907,22 +2110,37 @@ impl Ike {
             return;
         };
         let Some(new_spi_i) = spi64(&sel.spi) else {
-            self.respond(false, h.exchange, h.message_id, &[n(notify::INVALID_SYNTAX)]);
+            self.respond(
+                false,
+                h.exchange,
+                h.message_id,
+                &[n(notify::INVALID_SYNTAX)],
+            );
             return;
         };
         let ke = match ke_of(p) {
             Some((grp, data)) if grp == g.ikev2_id() => data.to_vec(),
             _ => {
-                self.respond(false, h.exchange, h.message_id, &[Payload::Notify(Notify::new(
-                    notify::INVALID_KE_PAYLOAD,
-                    g.ikev2_id().to_be_bytes().to_vec(),
-                ))]);
+                self.respond(
+                    false,
+                    h.exchange,
+                    h.message_id,
+                    &[Payload::Notify(Notify::new(
+                        notify::INVALID_KE_PAYLOAD,
+                        g.ikev2_id().to_be_bytes().to_vec(),
+                    ))],
+                );
                 return;
             }
         };
         let dh = DhPrivate::generate(g, &mut *self.rng);
         let Ok(shared) = dh.shared(&ke) else {
-            self.respond(false, h.exchange, h.message_id, &[n(notify::INVALID_SYNTAX)]);
+            self.respond(
+                false,
+                h.exchange,
+                h.message_id,
+                &[n(notify::INVALID_SYNTAX)],
+            );
             return;
         };
         let nr = self.nonce();
@@ -1934,7 +2152,11 @@ impl Ike {
         let keys = crypto::derive_ike_keys(&sel.suite, &seed, &ni, &nr, new_spi_i, new_spi_r);
         let peer_frag = old.peer_frag;
         let reply = vec![
-            Payload::Sa(vec![sel.suite.to_wire(Kind::Ike, sel.num, &new_spi_r.to_be_bytes())]),
+            Payload::Sa(vec![sel.suite.to_wire(
+                Kind::Ike,
+                sel.num,
+                &new_spi_r.to_be_bytes(),
+            )]),
             Payload::Nonce(nr),
             Payload::Ke {
                 group: g.ikev2_id(),
@@ -2129,15 +2351,23 @@ impl Ike {
     ) -> Result<ChildSa, Error> {
         if let Some(nt) = wire::error_notify(p) {
             return Err(Error::PeerRefused {
-                exchange: if in_auth { exchange::IKE_AUTH } else { exchange::CREATE_CHILD_SA },
+                exchange: if in_auth {
+                    exchange::IKE_AUTH
+                } else {
+                    exchange::CREATE_CHILD_SA
+                },
                 notify: nt.ty,
             });
         }
         let (Some(props), Some(tsi), Some(tsr)) = (sa_of(p), tsi_of(p), tsr_of(p)) else {
-            return Err(Error::InvalidResponse("Child SA answer without SA, TSi or TSr"));
+            return Err(Error::InvalidResponse(
+                "Child SA answer without SA, TSi or TSr",
+            ));
         };
         let Some(sel) = proposal::check_response(&offer.proposals, props, in_auth) else {
-            return Err(Error::InvalidResponse("responder chose an ESP proposal we did not offer"));
+            return Err(Error::InvalidResponse(
+                "responder chose an ESP proposal we did not offer",
+            ));
         };
         let Some(spi_out) = spi32(&sel.spi) else {
             return Err(Error::InvalidResponse("ESP SPI not 4 octets"));
@@ -2152,14 +2382,30 @@ impl Ike {
                     return Err(Error::InvalidResponse("PFS answer without KE"));
                 };
                 if grp != g.ikev2_id() {
-                    return Err(Error::InvalidResponse("KE group differs from the chosen group"));
+                    return Err(Error::InvalidResponse(
+                        "KE group differs from the chosen group",
+                    ));
                 }
                 Some(dh.shared(data).map_err(|_| Error::KeyExchange)?)
             }
-            _ => return Err(Error::InvalidResponse("responder chose a PFS group we sent no KE for")),
+            _ => {
+                return Err(Error::InvalidResponse(
+                    "responder chose a PFS group we sent no KE for",
+                ))
+            }
         };
-        let sa = self.sa.as_ref().ok_or(Error::InvalidResponse("no IKE SA"))?;
-        let km = crypto::child_keymat(sa.prf, &sa.keys.sk_d, shared.as_deref().map(|v| &v[..]), ni, nr, &sel.suite);
+        let sa = self
+            .sa
+            .as_ref()
+            .ok_or(Error::InvalidResponse("no IKE SA"))?;
+        let km = crypto::child_keymat(
+            sa.prf,
+            &sa.keys.sk_d,
+            shared.as_deref().map(|v| &v[..]),
+            ni,
+            nr,
+            &sel.suite,
+        );
         let half = sel.suite.child_keymat_len();
         Ok(ChildSa {
             spi_in: offer.spi_in,
@@ -2206,7 +2452,11 @@ impl Ike {
             }
         }
         if let Some(nt) = wire::error_notify(p) {
-            if matches!(nt.ty, notify::TEMPORARY_FAILURE | notify::CHILD_SA_NOT_FOUND) && rekey_of.is_some() {
+            if matches!(
+                nt.ty,
+                notify::TEMPORARY_FAILURE | notify::CHILD_SA_NOT_FOUND
+            ) && rekey_of.is_some()
+            {
                 // A collision the peer resolved for us, or the SA is going away anyway.
                 reset_old(self);
                 if let Some(old) = rekey_of {
@@ -2262,13 +2512,22 @@ impl Ike {
         }
     }
 
-    fn on_ike_rekey_response(&mut self, now: Instant, p: &[Payload], spi_i: u64, dh: DhPrivate, ni: Vec<u8>) {
+    fn on_ike_rekey_response(
+        &mut self,
+        now: Instant,
+        p: &[Payload],
+        spi_i: u64,
+        dh: DhPrivate,
+        ni: Vec<u8>,
+    ) {
         if let Some(nt) = wire::error_notify(p) {
             if nt.ty == notify::INVALID_KE_PAYLOAD {
                 let g = (nt.data.len() == 2)
                     .then(|| u16::from_be_bytes([nt.data[0], nt.data[1]]))
                     .and_then(DhGroup::from_id);
-                if let Some(g) = g.filter(|g| *g != dh.group() && self.cfg.ike_proposals.iter().any(|s| s.dh.contains(g))) {
+                if let Some(g) = g.filter(|g| {
+                    *g != dh.group() && self.cfg.ike_proposals.iter().any(|s| s.dh.contains(g))
+                }) {
                     self.start_ike_rekey(now, g);
                     return;
                 }
@@ -2284,14 +2543,21 @@ impl Ike {
             return;
         }
         let (Some(props), Some((grp, ke)), Some(nr)) = (sa_of(p), ke_of(p), nonce_of(p)) else {
-            self.fail(Error::InvalidResponse("IKE rekey answer without SA, KE or nonce"));
+            self.fail(Error::InvalidResponse(
+                "IKE rekey answer without SA, KE or nonce",
+            ));
             return;
         };
         let Some(sel) = proposal::check_response(&self.cfg.ike_proposals, props, false) else {
-            self.fail(Error::InvalidResponse("responder chose an IKE proposal we did not offer"));
+            self.fail(Error::InvalidResponse(
+                "responder chose an IKE proposal we did not offer",
+            ));
             return;
         };
-        let (Some(spi_r), true) = (spi64(&sel.spi), sel.suite.dh == Some(dh.group()) && grp == dh.group().ikev2_id()) else {
+        let (Some(spi_r), true) = (
+            spi64(&sel.spi),
+            sel.suite.dh == Some(dh.group()) && grp == dh.group().ikev2_id(),
+        ) else {
             self.fail(Error::InvalidResponse("IKE rekey answer inconsistent"));
             return;
         };
@@ -2315,7 +2581,13 @@ impl Ike {
             spi_size: 0,
             spis: vec![],
         })];
-        self.request_on(now, exchange::INFORMATIONAL, p, PendingKind::DeleteIke, true);
+        self.request_on(
+            now,
+            exchange::INFORMATIONAL,
+            p,
+            PendingKind::DeleteIke,
+            true,
+        );
     }
 }
 

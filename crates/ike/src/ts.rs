@@ -46,7 +46,10 @@ pub fn from_cidr(addr: IpAddr, prefix: u8) -> Option<TrafficSelector> {
 /// Parses `10.0.0.0/24` (or a bare address as /32, /128).
 pub fn parse_cidr(s: &str) -> Option<TrafficSelector> {
     let (a, p) = match s.split_once('/') {
-        Some((a, p)) => (a.trim().parse::<IpAddr>().ok()?, Some(p.trim().parse::<u8>().ok()?)),
+        Some((a, p)) => (
+            a.trim().parse::<IpAddr>().ok()?,
+            Some(p.trim().parse::<u8>().ok()?),
+        ),
         None => (s.trim().parse::<IpAddr>().ok()?, None),
     };
     let p = p.unwrap_or(if a.is_ipv6() { 128 } else { 32 });
@@ -123,16 +126,28 @@ pub fn to_cidrs(ts: &TrafficSelector) -> Vec<(IpAddr, u8)> {
     }
     loop {
         // Largest block aligned at s and not past e.
-        let mut size = if s == 0 { bits } else { s.trailing_zeros().min(bits) };
+        let mut size = if s == 0 {
+            bits
+        } else {
+            s.trailing_zeros().min(bits)
+        };
         while size > 0 {
-            let span = if size == 128 { u128::MAX } else { (1u128 << size) - 1 };
+            let span = if size == 128 {
+                u128::MAX
+            } else {
+                (1u128 << size) - 1
+            };
             if s.checked_add(span).is_some_and(|end| end <= e) {
                 break;
             }
             size -= 1;
         }
         out.push((from_u128(v6, s), (bits - size) as u8));
-        let span = if size == 128 { u128::MAX } else { (1u128 << size) - 1 };
+        let span = if size == 128 {
+            u128::MAX
+        } else {
+            (1u128 << size) - 1
+        };
         match s.checked_add(span) {
             Some(end) if end < e => s = end + 1,
             _ => break,

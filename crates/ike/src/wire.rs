@@ -327,12 +327,24 @@ pub const TS_IPV6_ADDR_RANGE: u8 = 8;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payload {
     Sa(Vec<Proposal>),
-    Ke { group: u16, data: Vec<u8> },
+    Ke {
+        group: u16,
+        data: Vec<u8>,
+    },
     IdI(IdPayload),
     IdR(IdPayload),
-    Cert { encoding: u8, data: Vec<u8> },
-    CertReq { encoding: u8, data: Vec<u8> },
-    Auth { method: u8, data: Vec<u8> },
+    Cert {
+        encoding: u8,
+        data: Vec<u8>,
+    },
+    CertReq {
+        encoding: u8,
+        data: Vec<u8>,
+    },
+    Auth {
+        method: u8,
+        data: Vec<u8>,
+    },
     Nonce(Vec<u8>),
     Notify(Notify),
     Delete(Delete),
@@ -340,7 +352,10 @@ pub enum Payload {
     TsI(Vec<TrafficSelector>),
     TsR(Vec<TrafficSelector>),
     /// A payload kept as octets: CP, EAP, or an unknown non-critical type.
-    Other { ty: u8, body: Vec<u8> },
+    Other {
+        ty: u8,
+        body: Vec<u8>,
+    },
 }
 
 impl Payload {
@@ -432,7 +447,9 @@ pub fn parse_message(msg: &[u8]) -> Result<RawMessage> {
         at = after;
     }
     if at != msg.len() {
-        return Err(ParseError::BadLength("trailing octets after the last payload"));
+        return Err(ParseError::BadLength(
+            "trailing octets after the last payload",
+        ));
     }
     Ok(RawMessage {
         header,
@@ -479,7 +496,9 @@ pub fn parse_payloads(first: u8, buf: &[u8]) -> Result<Vec<Payload>> {
         at = after;
     }
     if at != buf.len() {
-        return Err(ParseError::BadLength("trailing octets after the last payload"));
+        return Err(ParseError::BadLength(
+            "trailing octets after the last payload",
+        ));
     }
     Ok(out)
 }
@@ -611,7 +630,9 @@ fn parse_sa(b: &[u8]) -> Result<Vec<Proposal>> {
         if 8 + spi_size > len {
             return Err(ParseError::BadLength("proposal SPI"));
         }
-        if num as usize != out.len() + 1 {
+        // Requests number proposals 1, 2, …; a response echoes the chosen proposal's number.
+        let prev = out.last().map(|p: &Proposal| p.num);
+        if num == 0 || prev.is_some_and(|p| num != p.wrapping_add(1)) {
             return Err(ParseError::Invalid("proposal numbering"));
         }
         let spi = p[8..8 + spi_size].to_vec();

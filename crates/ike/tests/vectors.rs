@@ -75,13 +75,17 @@ fn rfc4868_prf_vectors() {
     );
     assert_eq!(
         &prf(Prf::HmacSha384, &key, &[data])[..],
-        &hex("afd03944d84895626b0825f4ab46907f15f9dadbe4101ec682aa034c7cebc59c
-              faea9ea9076ede7f4af152e8b2fa9cb6")[..]
+        &hex(
+            "afd03944d84895626b0825f4ab46907f15f9dadbe4101ec682aa034c7cebc59c
+              faea9ea9076ede7f4af152e8b2fa9cb6"
+        )[..]
     );
     assert_eq!(
         &prf(Prf::HmacSha512, &key, &[data])[..],
-        &hex("87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cde
-              daa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854")[..]
+        &hex(
+            "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cde
+              daa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854"
+        )[..]
     );
     // RFC 2202 test case 1 (HMAC-SHA-1).
     assert_eq!(

@@ -1,0 +1,857 @@
+//! Whole conversations between two engines in memory: a virtual clock, a network that can
+//! lose, duplicate and reorder datagrams with a seeded generator.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ike::{
+    ts, ChildSa, Config, Error, Event, Identity, Ike, Kind, ProposalSpec, Role, SeededRng, State,
+};
+
+const A: &str = "198.18.0.1:500";
+const B: &str = "198.18.0.2:500";
+
+struct Net {
+    rng: SeededRng,
+    loss: u64,    // per mille
+    reorder: u64, // per mille
+    queue: Vec<(Instant, usize, ike::Transmit)>,
+    delivered: usize,
+    log: Vec<(usize, Vec<u8>)>,
+}
+
+impl Net {
+    fn new(seed: u64, loss: u64, reorder: u64) -> Net {
+        Net {
+            rng: SeededRng::new(seed),
+            loss,
+            reorder,
+            queue: Vec::new(),
+            delivered: 0,
+            log: Vec::new(),
+        }
+    }
+}
+
+struct Peer {
+    ike: Ike,
+    events: Vec<Event>,
+}
+
+struct Sim {
+    now: Instant,
+    p: [Peer; 2],
+    net: Net,
+    /// Drop everything sent by this side (peer gone).
+    mute: [bool; 2],
+}
+
+fn cfg(role: Role, ike_p: &str, esp_p: &str, psk: &[u8]) -> Config {
+    let (l, r) = match role {
+        Role::Initiator => ("10.1.0.0/16", "10.2.0.0/16"),
+        Role::Responder => ("10.2.0.0/16", "10.1.0.0/16"),
+    };
+    Config {
+        ike_proposals: ProposalSpec::parse_list(Kind::Ike, ike_p).unwrap(),
+        esp_proposals: ProposalSpec::parse_list(Kind::Esp, esp_p).unwrap(),
+        local_ts: vec![ts::parse_cidr(l).unwrap()],
+        remote_ts: vec![ts::parse_cidr(r).unwrap()],
+        ..Config::new(
+            role,
+            Identity::Fqdn(
+                if role == Role::Initiator {
+                    "a.vnet"
+                } else {
+                    "b.vnet"
+                }
+                .into(),
+            ),
+            psk.to_vec(),
+        )
+    }
+}
+
+impl Sim {
+    fn new(ci: Config, cr: Config, seed: u64) -> Sim {
+        let now = Instant::now();
+        let a: SocketAddr = A.parse().unwrap();
+        let b: SocketAddr = B.parse().unwrap();
+        let i = Ike::new(ci, a, b, Box::new(SeededRng::new(seed)), now);
+        let r = Ike::new(cr, b, a, Box::new(SeededRng::new(seed ^ 0xdead_beef)), now);
+        Sim {
+            now,
+            p: [
+                Peer {
+                    ike: i,
+                    events: vec![],
+                },
+                Peer {
+                    ike: r,
+                    events: vec![],
+                },
+            ],
+            net: Net::new(seed, 0, 0),
+            mute: [false, false],
+        }
+    }
+
+    fn collect(&mut self) {
+        for (k, peer) in self.p.iter_mut().enumerate() {
+            while let Some(t) = peer.ike.poll_transmit() {
+                if self.mute[k] {
+                    continue;
+                }
+                self.net.log.push((k, t.payload.clone()));
+                let roll = self.net.rng.next_u64() % 1000;
+                if roll < self.net.loss {
+                    continue;
+                }
+                let delay = if self.net.rng.next_u64() % 1000 < self.net.reorder {
+                    Duration::from_millis(30 + self.net.rng.next_u64() % 200)
+                } else {
+                    Duration::from_millis(10)
+                };
+                self.net.queue.push((self.now + delay, 1 - k, t));
+            }
+            while let Some(e) = peer.ike.poll_event() {
+                peer.events.push(e);
+            }
+        }
+    }
+
+    /// Runs until nothing is in flight and no timer is due before `until`.
+    fn run_until(&mut self, until: Instant) {
+        for _ in 0..100_000 {
+            self.collect();
+            let next_net = self.net.queue.iter().map(|q| q.0).min();
+            let next_timer = self.p.iter().filter_map(|p| p.ike.poll_timeout()).min();
+            let next = match (next_net, next_timer) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+                (None, None) => return,
+            };
+            if next > until {
+                self.now = until;
+                return;
+            }
+            self.now = self.now.max(next);
+            // Deliver everything due, in the order of arrival time.
+            self.net.queue.sort_by_key(|q| q.0);
+            while let Some(pos) = self.net.queue.iter().position(|q| q.0 <= self.now) {
+                let (_, to, t) = self.net.queue.remove(pos);
+                self.net.delivered += 1;
+                self.p[to]
+                    .ike
+                    .handle_datagram(self.now, t.src, t.dst, &t.payload);
+                self.collect();
+            }
+            for p in &mut self.p {
+                if p.ike.poll_timeout().is_some_and(|t| t <= self.now) {
+                    p.ike.handle_timeout(self.now);
+                }
+            }
+        }
+        panic!("simulation did not settle");
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    fn children(&self, k: usize) -> Vec<ChildSa> {
+        self.p[k].ike.child_sas().cloned().collect()
+    }
+
+    fn failures(&self, k: usize) -> Vec<&Error> {
+        self.p[k]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Failed(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn child_ups(&self, k: usize) -> usize {
+        self.p[k]
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::ChildSaUp(_)))
+            .count()
+    }
+}
+
+fn assert_pairs(s: &Sim) {
+    let a = s.children(0);
+    let b = s.children(1);
+    assert_eq!(a.len(), b.len(), "child SA count differs");
+    assert!(!a.is_empty());
+    for x in &a {
+        let y = b
+            .iter()
+            .find(|y| y.spi_in == x.spi_out)
+            .expect("peer has the matching SA");
+        assert_eq!(y.spi_out, x.spi_in);
+        assert_eq!(&x.keys_out[..], &y.keys_in[..]);
+        assert_eq!(&x.keys_in[..], &y.keys_out[..]);
+        assert_eq!(x.suite, y.suite);
+        assert_eq!(x.local_ts, y.remote_ts);
+        assert_eq!(x.remote_ts, y.local_ts);
+        assert_eq!(x.keys_in.len(), x.suite.child_keymat_len());
+    }
+}
+
+fn establish(ike_p: &str, esp_p: &str, seed: u64) -> Sim {
+    let mut s = Sim::new(
+        cfg(Role::Initiator, ike_p, esp_p, b"secret"),
+        cfg(Role::Responder, ike_p, esp_p, b"secret"),
+        seed,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(
+        s.p[0].ike.state(),
+        State::Established,
+        "{:?}",
+        s.p[0].events
+    );
+    assert_eq!(
+        s.p[1].ike.state(),
+        State::Established,
+        "{:?}",
+        s.p[1].events
+    );
+    assert_pairs(&s);
+    s
+}
+
+#[test]
+fn handshake_every_suite() {
+    for (i, (ike_p, esp_p)) in [
+        ("aes256gcm16-prfsha256-ecp256", "aes256gcm16"),
+        ("aes128gcm16-prfsha256-x25519", "aes128gcm16"),
+        ("aes256-sha256-modp2048", "aes256-sha256"),
+        ("aes256-sha1-modp1024", "aes256-sha1"),
+        ("chacha20poly1305-prfsha512-ecp384", "chacha20poly1305"),
+        ("aes128-sha384-x25519", "aes128-sha512"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = establish(ike_p, esp_p, i as u64 + 1);
+        let (_, _, suite) = s.p[0].ike.ike_sa().unwrap();
+        assert_eq!(suite.to_string(), *ike_p);
+        assert_eq!(s.children(0)[0].suite.to_string(), *esp_p);
+        assert!(s.failures(0).is_empty() && s.failures(1).is_empty());
+    }
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let a = establish("aes128gcm16-prfsha256-x25519", "aes128gcm16", 42);
+    let b = establish("aes128gcm16-prfsha256-x25519", "aes128gcm16", 42);
+    assert_eq!(a.net.log, b.net.log);
+}
+
+#[test]
+fn ordered_selection_responder_preference() {
+    let mut s = Sim::new(
+        cfg(
+            Role::Initiator,
+            "aes128-sha1-modp1024,aes256gcm16-prfsha256-ecp256",
+            "aes128-sha1,aes256gcm16",
+            b"k",
+        ),
+        cfg(
+            Role::Responder,
+            "aes256gcm16-prfsha256-ecp256,aes128-sha1-modp1024",
+            "aes256gcm16,aes128-sha1",
+            b"k",
+        ),
+        7,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(10));
+    // The responder prefers its first proposal: the initiator's KE (modp1024) does not fit,
+    // so INVALID_KE_PAYLOAD makes the initiator retry with ecp256.
+    assert_eq!(
+        s.p[0].ike.ike_sa().unwrap().2.to_string(),
+        "aes256gcm16-prfsha256-ecp256"
+    );
+    assert_eq!(s.children(0)[0].suite.to_string(), "aes256gcm16");
+    assert_pairs(&s);
+}
+
+#[test]
+fn invalid_ke_retry() {
+    let mut s = Sim::new(
+        cfg(
+            Role::Initiator,
+            "aes128gcm16-prfsha256-ecp256-x25519",
+            "aes128gcm16",
+            b"k",
+        ),
+        cfg(
+            Role::Responder,
+            "aes128gcm16-prfsha256-x25519",
+            "aes128gcm16",
+            b"k",
+        ),
+        8,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(10));
+    assert_eq!(
+        s.p[0].ike.ike_sa().unwrap().2.dh,
+        Some(ike::DhGroup::Curve25519)
+    );
+    assert_pairs(&s);
+    // The responder kept no state for the first attempt: exactly one IKE_SA_INIT answered
+    // with an SA.
+    assert!(s.failures(1).is_empty());
+}
+
+#[test]
+fn cookie_under_load() {
+    let mut r = cfg(
+        Role::Responder,
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+        b"k",
+    );
+    r.require_cookie = true;
+    let mut s = Sim::new(
+        cfg(
+            Role::Initiator,
+            "aes128gcm16-prfsha256-x25519",
+            "aes128gcm16",
+            b"k",
+        ),
+        r,
+        9,
+    );
+    s.p[0].ike.connect(s.now);
+    s.collect();
+    // The first answer is a bare COOKIE notify with no SPIr.
+    s.run_for(Duration::from_secs(5));
+    let first_answer = &s.net.log.iter().find(|(k, _)| *k == 1).unwrap().1;
+    let m = ike::wire::parse_message(first_answer).unwrap();
+    assert_eq!(m.header.spi_r, 0);
+    assert!(ike::wire::find_notify(&m.payloads, ike::wire::notify::COOKIE).is_some());
+    assert_pairs(&s);
+}
+
+#[test]
+fn wrong_psk_refused_on_both_sides() {
+    let mut s = Sim::new(
+        cfg(
+            Role::Initiator,
+            "aes256gcm16-prfsha256-ecp256",
+            "aes256gcm16",
+            b"right",
+        ),
+        cfg(
+            Role::Responder,
+            "aes256gcm16-prfsha256-ecp256",
+            "aes256gcm16",
+            b"wrong",
+        ),
+        10,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(60));
+    assert!(s.p[0].ike.is_closed() && s.p[1].ike.is_closed());
+    assert_eq!(s.child_ups(0) + s.child_ups(1), 0);
+    assert!(matches!(s.failures(1)[0], Error::AuthenticationFailed(_)));
+    assert_eq!(
+        s.failures(0)[0],
+        &Error::PeerRefused {
+            exchange: ike::wire::exchange::IKE_AUTH,
+            notify: ike::wire::notify::AUTHENTICATION_FAILED
+        }
+    );
+    assert!(s.failures(0)[0]
+        .to_string()
+        .contains("AUTHENTICATION_FAILED"));
+}
+
+#[test]
+fn no_proposal_chosen_ike_and_esp_and_ts_unacceptable() {
+    // IKE.
+    let mut s = Sim::new(
+        cfg(Role::Initiator, "aes256-sha1-modp1024", "aes256gcm16", b"k"),
+        cfg(
+            Role::Responder,
+            "aes256gcm16-prfsha256-ecp256",
+            "aes256gcm16",
+            b"k",
+        ),
+        11,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(60));
+    assert!(s.p[0].ike.is_closed());
+    assert_eq!(s.failures(1)[0], &Error::NoProposalChosen { ike: true });
+    assert!(s.failures(0)[0].to_string().contains("NO_PROPOSAL_CHOSEN"));
+
+    // ESP: the IKE SA comes up, the Child SA fails, the initiator deletes the IKE SA.
+    let mut s = Sim::new(
+        cfg(
+            Role::Initiator,
+            "aes256gcm16-prfsha256-ecp256",
+            "aes128-sha1",
+            b"k",
+        ),
+        cfg(
+            Role::Responder,
+            "aes256gcm16-prfsha256-ecp256",
+            "aes256gcm16",
+            b"k",
+        ),
+        12,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(60));
+    assert_eq!(s.failures(1)[0], &Error::NoProposalChosen { ike: false });
+    assert!(s.failures(0)[0].to_string().contains("NO_PROPOSAL_CHOSEN"));
+    assert!(s.p[0].ike.is_closed() && s.p[1].ike.is_closed());
+    assert_eq!(s.child_ups(0) + s.child_ups(1), 0);
+
+    // Selectors that do not overlap.
+    let mut r = cfg(
+        Role::Responder,
+        "aes256gcm16-prfsha256-ecp256",
+        "aes256gcm16",
+        b"k",
+    );
+    r.remote_ts = vec![ts::parse_cidr("192.168.0.0/24").unwrap()];
+    let mut s = Sim::new(
+        cfg(
+            Role::Initiator,
+            "aes256gcm16-prfsha256-ecp256",
+            "aes256gcm16",
+            b"k",
+        ),
+        r,
+        13,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(60));
+    assert_eq!(s.failures(1)[0], &Error::TsUnacceptable);
+    assert!(s.failures(0)[0].to_string().contains("TS_UNACCEPTABLE"));
+    assert_eq!(s.child_ups(0) + s.child_ups(1), 0);
+}
+
+#[test]
+fn narrowing() {
+    let mut i = cfg(
+        Role::Initiator,
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+        b"k",
+    );
+    i.local_ts = vec![ts::parse_cidr("10.0.0.0/8").unwrap()];
+    i.remote_ts = vec![ts::parse_cidr("0.0.0.0/0").unwrap()];
+    let mut s = Sim::new(
+        i,
+        cfg(
+            Role::Responder,
+            "aes128gcm16-prfsha256-x25519",
+            "aes128gcm16",
+            b"k",
+        ),
+        14,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(5));
+    let c = &s.children(0)[0];
+    assert_eq!(ts::display(&c.local_ts[0]), "10.1.0.0/16");
+    assert_eq!(ts::display(&c.remote_ts[0]), "10.2.0.0/16");
+    assert_pairs(&s);
+}
+
+#[test]
+fn loss_and_reordering_still_converge() {
+    for seed in 0..12u64 {
+        let mut s = Sim::new(
+            cfg(
+                Role::Initiator,
+                "aes128gcm16-prfsha256-x25519",
+                "aes128gcm16",
+                b"k",
+            ),
+            cfg(
+                Role::Responder,
+                "aes128gcm16-prfsha256-x25519",
+                "aes128gcm16",
+                b"k",
+            ),
+            100 + seed,
+        );
+        s.net.loss = 250;
+        s.net.reorder = 300;
+        s.p[0].ike.connect(s.now);
+        s.run_for(Duration::from_secs(200));
+        if s.p[0].ike.state() != State::Established {
+            // Five retransmissions can all be lost at 25%; then both sides must say so.
+            assert!(s.p[0].ike.is_closed(), "seed {seed}: {:?}", s.p[0].events);
+            continue;
+        }
+        // Rekey under loss too.
+        let spi = s.children(0)[0].spi_in;
+        s.p[0].ike.rekey_child(s.now, spi);
+        s.run_for(Duration::from_secs(200));
+        if s.p[0].ike.state() == State::Established && s.p[1].ike.state() == State::Established {
+            assert_pairs(&s);
+        }
+    }
+}
+
+#[test]
+fn retransmission_backoff_then_dead() {
+    let mut s = Sim::new(
+        cfg(
+            Role::Initiator,
+            "aes128gcm16-prfsha256-x25519",
+            "aes128gcm16",
+            b"k",
+        ),
+        cfg(
+            Role::Responder,
+            "aes128gcm16-prfsha256-x25519",
+            "aes128gcm16",
+            b"k",
+        ),
+        15,
+    );
+    s.mute[1] = true;
+    let t0 = s.now;
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(600));
+    assert!(s.p[0].ike.is_closed());
+    let sent = s.net.log.iter().filter(|(k, _)| *k == 0).count();
+    assert_eq!(sent, 6); // first try + 5 retransmissions
+    assert_eq!(
+        s.failures(0)[0],
+        &Error::Timeout {
+            exchange: ike::wire::exchange::IKE_SA_INIT
+        }
+    );
+    // 2 + 4 + 8 + 16 + 32 + 64 s.
+    assert!(s.now - t0 >= Duration::from_secs(126));
+}
+
+#[test]
+fn child_rekey_with_and_without_pfs() {
+    for esp in [
+        "aes256gcm16",
+        "aes256gcm16-ecp256",
+        "aes256-sha256-modp2048",
+    ] {
+        let mut s = establish("aes256gcm16-prfsha256-ecp256", esp, 16);
+        let old = s.children(0)[0].clone();
+        s.p[0].ike.rekey_child(s.now, old.spi_in);
+        s.run_for(Duration::from_secs(5));
+        let now = s.children(0);
+        assert_eq!(now.len(), 1, "{esp}: {:?}", s.p[0].events);
+        assert_ne!(now[0].spi_in, old.spi_in);
+        assert_ne!(&now[0].keys_in[..], &old.keys_in[..]);
+        assert_eq!(now[0].rekey_of, Some(old.spi_in));
+        assert_eq!(
+            now[0].suite.dh.is_some(),
+            esp.contains("ecp") || esp.contains("modp")
+        );
+        assert_pairs(&s);
+        // The responder rekeys back.
+        let spi = s.children(1)[0].spi_in;
+        s.p[1].ike.rekey_child(s.now, spi);
+        s.run_for(Duration::from_secs(5));
+        assert_eq!(s.children(1).len(), 1);
+        assert_pairs(&s);
+    }
+}
+
+#[test]
+fn pfs_invalid_ke_on_rekey() {
+    let mut i = cfg(
+        Role::Initiator,
+        "aes256gcm16-prfsha256-ecp256",
+        "aes256gcm16-ecp256-x25519",
+        b"k",
+    );
+    i.esp_proposals = ProposalSpec::parse_list(Kind::Esp, "aes256gcm16-ecp256-x25519").unwrap();
+    let r = cfg(
+        Role::Responder,
+        "aes256gcm16-prfsha256-ecp256",
+        "aes256gcm16-x25519",
+        b"k",
+    );
+    let mut s = Sim::new(i, r, 17);
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(5));
+    let spi = s.children(0)[0].spi_in;
+    s.p[0].ike.rekey_child(s.now, spi);
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.children(0)[0].suite.dh, Some(ike::DhGroup::Curve25519));
+    assert_pairs(&s);
+}
+
+#[test]
+fn simultaneous_child_rekey_collision() {
+    for seed in 20..30 {
+        let mut s = establish("aes128gcm16-prfsha256-x25519", "aes128gcm16", seed);
+        let a = s.children(0)[0].spi_in;
+        let b = s.children(1)[0].spi_in;
+        s.p[0].ike.rekey_child(s.now, a);
+        s.p[1].ike.rekey_child(s.now, b);
+        s.run_for(Duration::from_secs(10));
+        assert_eq!(s.children(0).len(), 1, "seed {seed}: {:?}", s.p[0].events);
+        assert_pairs(&s);
+        assert_ne!(s.children(0)[0].spi_in, a);
+    }
+}
+
+#[test]
+fn ike_rekey_keeps_children_and_works_after() {
+    let mut s = establish("aes256-sha256-modp2048", "aes256-sha256", 31);
+    let (si, sr, _) = s.p[0].ike.ike_sa().unwrap();
+    let child = s.children(0)[0].spi_in;
+    s.p[0].ike.rekey_ike(s.now);
+    s.run_for(Duration::from_secs(5));
+    let (ni, nr, _) = s.p[0].ike.ike_sa().unwrap();
+    assert_ne!((si, sr), (ni, nr));
+    assert_eq!(s.p[1].ike.ike_sa().unwrap().0, ni);
+    assert_eq!(s.children(0)[0].spi_in, child);
+    // The new IKE SA carries a Child SA rekey and a liveness check; roles in the new SA are
+    // the rekey initiator's.
+    s.p[1].ike.rekey_child(s.now, s.children(1)[0].spi_in);
+    s.run_for(Duration::from_secs(5));
+    assert_pairs(&s);
+    s.p[1].ike.rekey_ike(s.now);
+    s.run_for(Duration::from_secs(5));
+    s.p[0].ike.send_dpd(s.now);
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.p[0].ike.state(), State::Established);
+    assert_eq!(s.p[1].ike.state(), State::Established);
+    assert_eq!(
+        s.p[0].ike.ike_sa().unwrap().0,
+        s.p[1].ike.ike_sa().unwrap().0
+    );
+    assert!(
+        s.failures(0).is_empty() && s.failures(1).is_empty(),
+        "{:?} {:?}",
+        s.p[0].events,
+        s.p[1].events
+    );
+}
+
+#[test]
+fn simultaneous_ike_rekey() {
+    let mut s = establish("aes128gcm16-prfsha256-x25519", "aes128gcm16", 33);
+    s.p[0].ike.rekey_ike(s.now);
+    s.p[1].ike.rekey_ike(s.now);
+    s.run_for(Duration::from_secs(30));
+    assert_eq!(
+        s.p[0].ike.ike_sa().unwrap().0,
+        s.p[1].ike.ike_sa().unwrap().0
+    );
+    assert_eq!(
+        s.p[0].ike.ike_sa().unwrap().1,
+        s.p[1].ike.ike_sa().unwrap().1
+    );
+    assert_pairs(&s);
+}
+
+#[test]
+fn scheduled_rekeys_under_traffic_of_liveness_checks() {
+    let mut i = cfg(
+        Role::Initiator,
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16-x25519",
+        b"k",
+    );
+    i.child_rekey = Some(Duration::from_secs(60));
+    i.ike_rekey = Some(Duration::from_secs(150));
+    i.dpd = Some(Duration::from_secs(20));
+    let mut r = cfg(
+        Role::Responder,
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16-x25519",
+        b"k",
+    );
+    r.child_rekey = Some(Duration::from_secs(70));
+    r.dpd = Some(Duration::from_secs(25));
+    let mut s = Sim::new(i, r, 40);
+    s.net.loss = 50;
+    s.net.reorder = 100;
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(600));
+    assert_eq!(
+        s.p[0].ike.state(),
+        State::Established,
+        "{:?}",
+        s.p[0].events
+    );
+    assert_eq!(s.p[1].ike.state(), State::Established);
+    assert!(s.child_ups(0) >= 8, "{}", s.child_ups(0));
+    assert_pairs(&s);
+}
+
+#[test]
+fn dead_peer_detection() {
+    let mut i = cfg(
+        Role::Initiator,
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+        b"k",
+    );
+    i.dpd = Some(Duration::from_secs(10));
+    let mut s = Sim::new(
+        i,
+        cfg(
+            Role::Responder,
+            "aes128gcm16-prfsha256-x25519",
+            "aes128gcm16",
+            b"k",
+        ),
+        50,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(30));
+    assert_eq!(s.p[0].ike.state(), State::Established);
+    s.mute[1] = true;
+    s.run_for(Duration::from_secs(600));
+    assert!(s.p[0].ike.is_closed());
+    let closed = s.p[0].events.iter().find_map(|e| match e {
+        Event::Closed { reason } => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(closed.unwrap().contains("dead peer"));
+    assert!(s.p[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ChildSaDown { .. })));
+}
+
+#[test]
+fn delete_child_and_ike() {
+    let mut s = establish("aes128gcm16-prfsha256-x25519", "aes128gcm16", 60);
+    let spi = s.children(0)[0].spi_in;
+    s.p[0].ike.delete_child(s.now, spi);
+    s.run_for(Duration::from_secs(5));
+    assert!(s.children(0).is_empty() && s.children(1).is_empty());
+    s.p[1].ike.close_connection(s.now);
+    s.run_for(Duration::from_secs(5));
+    assert!(s.p[0].ike.is_closed() && s.p[1].ike.is_closed());
+}
+
+#[test]
+fn fragmentation_of_large_messages() {
+    let mut i = cfg(
+        Role::Initiator,
+        "aes256-sha256-modp2048",
+        "aes256-sha256",
+        b"k",
+    );
+    // Many selectors make IKE_AUTH large; a small limit forces fragments.
+    i.local_ts = (0..40)
+        .map(|n| ts::parse_cidr(&format!("10.1.{n}.0/24")).unwrap())
+        .collect();
+    i.max_message = 300;
+    let mut r = cfg(
+        Role::Responder,
+        "aes256-sha256-modp2048",
+        "aes256-sha256",
+        b"k",
+    );
+    r.max_message = 300;
+    let mut s = Sim::new(i, r, 70);
+    s.net.reorder = 500;
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(10));
+    assert_pairs(&s);
+    assert_eq!(s.children(1)[0].remote_ts.len(), 40);
+    let frags = s
+        .net
+        .log
+        .iter()
+        .filter(|(_, m)| {
+            ike::wire::parse_message(m)
+                .is_ok_and(|m| m.encrypted.is_some_and(|e| e.fragment.is_some()))
+        })
+        .count();
+    assert!(frags >= 4, "{frags}");
+    assert!(s
+        .net
+        .log
+        .iter()
+        .filter(|(_, m)| ike::wire::parse_message(m).is_ok_and(|m| m.encrypted.is_some()))
+        .all(|(_, m)| m.len() <= 300));
+}
+
+#[test]
+fn nat_traversal_moves_to_4500() {
+    let mut i = cfg(
+        Role::Initiator,
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+        b"k",
+    );
+    i.force_encap = true;
+    let mut s = Sim::new(
+        i,
+        cfg(
+            Role::Responder,
+            "aes128gcm16-prfsha256-x25519",
+            "aes128gcm16",
+            b"k",
+        ),
+        80,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(5));
+    assert_pairs(&s);
+    let c = &s.children(0)[0];
+    assert!(c.encap);
+    assert_eq!(c.remote.port(), 4500);
+    assert_eq!(s.children(1)[0].encap, true);
+    assert_eq!(s.children(1)[0].local.port(), 4500);
+    // Everything after IKE_SA_INIT carries the non-ESP marker.
+    assert!(s.net.log[2..].iter().all(|(_, m)| m[..4] == [0, 0, 0, 0]));
+}
+
+#[test]
+fn hostile_datagrams_never_panic_or_disturb() {
+    let mut s = establish("aes128gcm16-prfsha256-x25519", "aes128gcm16", 90);
+    let mut rng = SeededRng::new(5);
+    let sample: Vec<Vec<u8>> = s.net.log.iter().map(|x| x.1.clone()).collect();
+    let a: SocketAddr = A.parse().unwrap();
+    let b: SocketAddr = B.parse().unwrap();
+    for n in 0..20_000u64 {
+        let base = &sample[(n as usize) % sample.len()];
+        let mut m = base.clone();
+        let flips = 1 + rng.next_u64() % 4;
+        for _ in 0..flips {
+            let at = (rng.next_u64() as usize) % m.len();
+            m[at] ^= 1 << (rng.next_u64() % 8);
+        }
+        if n % 7 == 0 {
+            m.truncate((rng.next_u64() as usize) % m.len());
+        }
+        s.p[1].ike.handle_datagram(s.now, a, b, &m);
+        s.p[0].ike.handle_datagram(s.now, b, a, &m);
+    }
+    // Whatever was answered, the SAs still work: a rekey goes through.
+    s.collect();
+    s.net.queue.clear();
+    s.p[0].events.clear();
+    s.p[1].events.clear();
+    let spi = s.children(0)[0].spi_in;
+    s.p[0].ike.rekey_child(s.now, spi);
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.p[0].ike.state(), State::Established);
+    assert_pairs(&s);
+}
