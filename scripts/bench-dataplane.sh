@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# bench-dataplane.sh - vnet's data plane beside the kernel baselines, measured in one run.
+#
+# 1. the kernel baselines of ../shared/bench (veth pair, kernel router hop), TCP + ping only;
+# 2. vnet: `vnet serve` (release build) in namespace bl-vnet-srv, VNets a (10.81/16, subnets
+#    s1 s2) and b (10.82/16) peered, VMs made with `vnet vm create`:
+#      same VNet   bla1 (a/s1) -> bla2 (a/s2)     compared with the veth pair
+#      peered      bla1 (a/s1) -> blb1 (b/s1)     compared with the kernel router hop
+#    iperf3 single TCP stream (RUNS x DUR s, median) and ping (RUNS x 100 at 0.01 s);
+# 3. the pure forwarder's decisions per second on one core (criterion, crates/fwd/benches).
+# Prints each vnet figure beside its baseline as a ratio. Run as root from the repository root:
+#   bash scripts/bench-dataplane.sh      (env: RUNS=3 DUR=10 SHARED=../shared/bench VNET_BIN=…
+#                                         SKIP_BASELINES=1 SKIP_CRITERION=1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}; DUR=${DUR:-10}
+SHARED=${SHARED:-../shared/bench}
+PORT=${PORT:-7391}
+SRV=bl-vnet-srv
+TMP=$(mktemp -d /tmp/bl-vnet.XXXXXX)
+SERVER_PID=
+IPERF_PIDS=()
+VMS=(bla1 bla2 blb1)
+
+cleanup() {
+  set +e
+  for p in "${IPERF_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
+  for v in "${VMS[@]}"; do ip netns del "vm-$v" 2>/dev/null; done
+  ip netns del $SRV 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+for t in iperf3 ping jq python3; do
+  command -v $t >/dev/null || { echo "missing $t: apt-get install -y iperf3 iputils-ping jq python3" >&2; exit 1; }
+done
+if [ -z "${VNET_BIN:-}" ]; then
+  cargo build --release -p vnet >&2
+  VNET_BIN=$PWD/target/release/vnet
+fi
+
+median() { python3 -c 'import sys,statistics; print(round(statistics.median(float(x) for x in sys.argv[1:]),4))' "$@"; }
+ratio() { python3 -c "import sys; a,b=float('$1'),float('$2'); print(f'{a/b:.3f}' if b else 'n/a')"; }
+wait_idle() { python3 - <<'PY'
+import time
+def snap():
+    v = list(map(int, open('/proc/stat').readline().split()[1:9])); return sum(v), v[3] + v[4]
+t0 = time.time()
+while time.time() - t0 < 120:
+    a = snap(); time.sleep(1); b = snap()
+    if 1 - (b[1] - a[1]) / max(1, b[0] - a[0]) < 0.10: break
+PY
+}
+field() { sed -n "s/.*-> $1.*median \([0-9.]*\).*/\1/p" "$2" | head -1; }
+
+echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs; RUNS=$RUNS DUR=$DUR"
+if [ -z "${SKIP_BASELINES:-}" ]; then
+  echo "== kernel baselines ($SHARED/veth.sh, router.sh; TCP and ping)"
+  RUNS=$RUNS DUR=$DUR ONLY=tcp bash "$SHARED/veth.sh" | tee "$TMP/veth.txt" | grep -- '->' || true
+  RUNS=$RUNS DUR=$DUR ONLY=tcp bash "$SHARED/router.sh" | tee "$TMP/router.txt" | grep -- '->' || true
+fi
+VETH_TCP=$(field "TCP veth throughput" "$TMP/veth.txt" 2>/dev/null || true)
+VETH_RTT=$(field "ping veth RTT" "$TMP/veth.txt" 2>/dev/null || true)
+RT_TCP=$(field "TCP router throughput" "$TMP/router.txt" 2>/dev/null || true)
+RT_RTT=$(field "ping router RTT" "$TMP/router.txt" 2>/dev/null || true)
+
+echo "== vnet: server in $SRV, VMs via vnet vm create"
+ip netns add $SRV; ip -n $SRV link set lo up
+ip netns exec $SRV "$VNET_BIN" serve --insecure-http --listen 127.0.0.1:$PORT --data-dir "$TMP/data" > "$TMP/serve.log" 2>&1 &
+SERVER_PID=$!
+cli() { ip netns exec $SRV "$VNET_BIN" --server http://127.0.0.1:$PORT "$@"; }
+for i in $(seq 1 50); do cli group list >/dev/null 2>&1 && break; sleep 0.1; done
+cli group create -n bl -l westeurope >/dev/null
+cli network vnet create -g bl -n a --address-prefixes 10.81.0.0/16 --subnet-name s1 --subnet-prefixes 10.81.1.0/24 >/dev/null
+cli network vnet subnet create -g bl --vnet-name a -n s2 --address-prefixes 10.81.2.0/24 >/dev/null
+cli network vnet create -g bl -n b --address-prefixes 10.82.0.0/16 --subnet-name s1 --subnet-prefixes 10.82.1.0/24 >/dev/null
+cli network vnet peering create -g bl --vnet-name a -n a-b --remote-vnet b --allow-vnet-access >/dev/null
+cli network vnet peering create -g bl --vnet-name b -n b-a --remote-vnet a --allow-vnet-access >/dev/null
+cli vm create bla1 -g bl --vnet a --subnet s1 --private-ip 10.81.1.4 >/dev/null
+cli vm create bla2 -g bl --vnet a --subnet s2 --private-ip 10.81.2.4 >/dev/null
+cli vm create blb1 -g bl --vnet b --subnet s1 --private-ip 10.82.1.4 >/dev/null
+for v in bla2 blb1; do ip netns exec vm-$v iperf3 -s >/dev/null 2>&1 & IPERF_PIDS+=($!); done
+sleep 0.5
+ip netns exec vm-bla1 ping -c 3 -i 0.2 -q 10.81.2.4 >/dev/null
+ip netns exec vm-bla1 ping -c 3 -i 0.2 -q 10.82.1.4 >/dev/null
+
+measure() { # LABEL DEST -> sets TCP RTT
+  local label=$1 dst=$2 gb=() rt=() i
+  for i in $(seq 1 "$RUNS"); do
+    wait_idle
+    ip netns exec vm-bla1 iperf3 -c "$dst" -t "$DUR" -J > "$TMP/$label-$i.json"
+    gb+=($(jq '.end.sum_received.bits_per_second/1e9' "$TMP/$label-$i.json"))
+  done
+  for i in $(seq 1 "$RUNS"); do
+    ip netns exec vm-bla1 ping -c 100 -i 0.01 -W 1 "$dst" > "$TMP/$label-ping.txt"
+    rt+=($(sed -n 's/^rtt .* = [0-9.]*\/\([0-9.]*\)\/.*/\1/p' "$TMP/$label-ping.txt"))
+  done
+  TCP=$(median "${gb[@]}"); RTT=$(median "${rt[@]}")
+  echo "  vnet $label: TCP Gbit/s per run: ${gb[*]} -> median $TCP; ping avg ms per run: ${rt[*]} -> median $RTT"
+}
+measure same-vnet 10.81.2.4; SAME_TCP=$TCP; SAME_RTT=$RTT
+measure peered 10.82.1.4; PEER_TCP=$TCP; PEER_RTT=$RTT
+cli vm list -o json | jq -c '.[] | {nic: (.nicId|split("/")|last), netns}' | sed 's/^/  /'
+curl -s http://127.0.0.1:$PORT/vnet/v1/dataplane >/dev/null 2>&1 || true
+ip netns exec $SRV python3 -c "
+import json,urllib.request
+d=json.load(urllib.request.urlopen('http://127.0.0.1:$PORT/vnet/v1/dataplane'))
+for n in d['nics']: print('  counters', n['name'], json.dumps(n['counters']))"
+
+FWD_PPS=
+if [ -z "${SKIP_CRITERION:-}" ]; then
+  echo "== pure forwarder (criterion, one core)"
+  cargo bench -p fwd --bench forward -- --noplot 2>/dev/null | tee "$TMP/crit.txt" | grep -E "time:|thrpt:" || true
+  FWD_PPS=$(sed -n 's/.*thrpt: *\[[0-9.]* [A-Za-z/]* \([0-9.]*\) \([KMG]\)elem\/s.*/\1 \2/p' "$TMP/crit.txt" | head -1)
+fi
+
+echo
+echo "== results (vnet beside the kernel baselines of this run)"
+printf '%-44s %12s %12s %8s\n' "figure" "vnet" "kernel" "ratio"
+if [ -n "$VETH_TCP" ]; then
+  printf '%-44s %12s %12s %8s\n' "TCP Gbit/s, same VNet vs veth pair" "$SAME_TCP" "$VETH_TCP" "$(ratio "$SAME_TCP" "$VETH_TCP")"
+  printf '%-44s %12s %12s %8s\n' "TCP Gbit/s, peered vs kernel router hop" "$PEER_TCP" "$RT_TCP" "$(ratio "$PEER_TCP" "$RT_TCP")"
+  printf '%-44s %12s %12s %8s\n' "ping RTT ms, same VNet vs veth pair" "$SAME_RTT" "$VETH_RTT" "$(ratio "$SAME_RTT" "$VETH_RTT")"
+  printf '%-44s %12s %12s %8s\n' "ping RTT ms, peered vs kernel router hop" "$PEER_RTT" "$RT_RTT" "$(ratio "$PEER_RTT" "$RT_RTT")"
+  ADD_V=$(python3 -c "print(round($PEER_RTT-$VETH_RTT,4))"); ADD_K=$(python3 -c "print(round($RT_RTT-$VETH_RTT,4))")
+  printf '%-44s %12s %12s %8s\n' "added RTT ms over the veth pair" "$ADD_V" "$ADD_K" "$(ratio "$ADD_V" "$ADD_K")"
+  echo "goals: peered TCP >= 0.5 x router hop: $(python3 -c "print('met' if $PEER_TCP >= 0.5*$RT_TCP else 'NOT met')");" \
+       "added RTT <= 2 x kernel hop's: $(python3 -c "print('met' if $ADD_V <= 2*max($ADD_K,0) else 'NOT met')")"
+else
+  printf '%-44s %12s\n' "TCP Gbit/s, same VNet" "$SAME_TCP"; printf '%-44s %12s\n' "TCP Gbit/s, peered" "$PEER_TCP"
+  printf '%-44s %12s\n' "ping RTT ms, same VNet" "$SAME_RTT"; printf '%-44s %12s\n' "ping RTT ms, peered" "$PEER_RTT"
+fi
+[ -n "$FWD_PPS" ] && printf '%-44s %12s\n' "forwarder decisions/s, one core (pure)" "$FWD_PPS"
+exit 0
