@@ -6,8 +6,9 @@ use super::network::NetworkCommand;
 use super::output::OutputFormat;
 use super::serve::ServeArgs;
 use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7380";
+pub const DEFAULT_SERVER: &str = "https://127.0.0.1:7380";
 pub const DEFAULT_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
 
 /// vnet: self-hosted Azure-style virtual networking.
@@ -36,6 +37,27 @@ pub struct ClientOpts {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Json, global = true, help_heading = "Global Options")]
     pub output: OutputFormat,
+    /// CA certificate(s) to trust for the server (PEM); default: the server's ca.pem in
+    /// $VNET_DATA_DIR or ./vnet-data, if present.
+    #[arg(
+        long,
+        env = "VNET_CA_CERT",
+        global = true,
+        help_heading = "Global Options",
+        value_name = "FILE"
+    )]
+    pub ca_cert: Option<PathBuf>,
+    /// Service principal credentials (JSON with tenantId, clientId, clientSecret); default:
+    /// VNET_TENANT_ID/VNET_CLIENT_ID/VNET_CLIENT_SECRET, else credentials.json in
+    /// $VNET_DATA_DIR or ./vnet-data, if present.
+    #[arg(
+        long,
+        env = "VNET_CREDENTIALS",
+        global = true,
+        help_heading = "Global Options",
+        value_name = "FILE"
+    )]
+    pub credentials: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,12 +31,15 @@ impl Method {
     }
 }
 
-/// One request, with an absolute URL and an optional JSON body.
+/// One request, with an absolute URL, extra headers, and a JSON body or a form (the token
+/// endpoint takes `application/x-www-form-urlencoded`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpRequest {
     pub method: Method,
     pub url: String,
+    pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    pub form: Option<Vec<(String, String)>>,
 }
 
 /// One response. Header names are kept as received; look them up with [`HttpResponse::header`].
@@ -79,6 +82,8 @@ impl HttpResponse {
 pub enum TransportError {
     /// Nothing listens there, the name does not resolve, or the connection timed out.
     Unreachable(String),
+    /// The TLS handshake failed, typically because the server's certificate is not trusted.
+    Tls(String),
     /// The connection broke or the request could not be built.
     Failed(String),
 }
@@ -94,15 +99,26 @@ pub struct ReqwestTransport {
 }
 
 impl ReqwestTransport {
-    pub fn new() -> Result<Self, CliError> {
-        let client = reqwest::blocking::Client::builder()
+    /// A transport that also trusts the CA certificates in `ca` (PEM), besides the web roots.
+    pub fn new(ca: Option<&[u8]>) -> Result<Self, CliError> {
+        let mut builder = reqwest::blocking::Client::builder()
             .user_agent(concat!("vnet-cli/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .build()
-            .map_err(|e| {
-                CliError::new("ClientError", format!("cannot build the HTTP client: {e}"))
+            .timeout(Duration::from_secs(300));
+        if let Some(pem) = ca {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                CliError::validation(format!("the CA file holds no usable PEM certificate: {e}"))
             })?;
+            if certs.is_empty() {
+                return Err(CliError::validation("the CA file holds no PEM certificate"));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| {
+            CliError::new("ClientError", format!("cannot build the HTTP client: {e}"))
+        })?;
         Ok(ReqwestTransport { client })
     }
 }
@@ -119,17 +135,25 @@ impl Transport for ReqwestTransport {
             .client
             .request(method, &request.url)
             .header(reqwest::header::ACCEPT, "application/json");
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
         if let Some(body) = &request.body {
             builder = builder.json(body);
+        } else if let Some(form) = &request.form {
+            builder = builder.form(form);
         } else if request.method == Method::Post || request.method == Method::Put {
             // A body-less POST still says how long its (empty) body is; some servers insist.
             builder = builder.header(reqwest::header::CONTENT_LENGTH, "0");
         }
         let response = builder.send().map_err(|e| {
-            if e.is_connect() || e.is_timeout() {
-                TransportError::Unreachable(root_cause(&e))
+            let cause = root_cause(&e);
+            if cause.contains("certificate") || cause.contains("tls") || cause.contains("TLS") {
+                TransportError::Tls(cause)
+            } else if e.is_connect() || e.is_timeout() {
+                TransportError::Unreachable(cause)
             } else {
-                TransportError::Failed(root_cause(&e))
+                TransportError::Failed(cause)
             }
         })?;
         let status = response.status().as_u16();
@@ -193,17 +217,20 @@ pub struct ArmClient {
     base: Url,
     transport: Box<dyn Transport>,
     sleep: Sleeper,
+    /// The access token sent with every request, once signed in.
+    bearer: Option<String>,
     /// The wait between polls when the server sends no `Retry-After`.
     pub default_poll_interval: Duration,
 }
 
 impl ArmClient {
-    /// A client for `server` (an `http://` or `https://` URL) over the real transport.
-    pub fn connect(server: &str) -> Result<Self, CliError> {
+    /// A client for `server` (an `http://` or `https://` URL) over the real transport,
+    /// trusting the PEM certificates in `ca` besides the system roots.
+    pub fn connect(server: &str, ca: Option<&[u8]>) -> Result<Self, CliError> {
         let base = parse_server_url(server)?;
         Ok(ArmClient::with_transport(
             base,
-            Box::new(ReqwestTransport::new()?),
+            Box::new(ReqwestTransport::new(ca)?),
             Box::new(std::thread::sleep),
         ))
     }
@@ -213,8 +240,19 @@ impl ArmClient {
             base,
             transport,
             sleep,
+            bearer: None,
             default_poll_interval: Duration::from_secs(1),
         }
+    }
+
+    /// Sends `Authorization: Bearer {token}` from now on.
+    pub fn set_bearer(&mut self, token: String) {
+        self.bearer = Some(token);
+    }
+
+    /// Whether the server is reached over TLS (tokens are sent only then).
+    pub fn is_https(&self) -> bool {
+        self.base.scheme() == "https"
     }
 
     /// The server URL as the user gave it (for messages).
@@ -261,18 +299,51 @@ impl ArmClient {
         path_or_url: &str,
         body: Option<&Value>,
     ) -> Result<HttpResponse, CliError> {
+        self.transmit(method, path_or_url, body.cloned(), None)
+    }
+
+    /// Sends a form (the OAuth2 token request) and returns the answer whatever its status.
+    pub fn send_form(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        form: Vec<(String, String)>,
+    ) -> Result<HttpResponse, CliError> {
+        self.transmit(method, path_or_url, None, Some(form))
+    }
+
+    fn transmit(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        body: Option<Value>,
+        form: Option<Vec<(String, String)>>,
+    ) -> Result<HttpResponse, CliError> {
         let url = self.resolve(path_or_url)?;
         tracing::debug!(method = method.as_str(), %url, "request");
+        let headers = match (&self.bearer, &form) {
+            (Some(token), None) => vec![("Authorization".to_owned(), format!("Bearer {token}"))],
+            _ => Vec::new(),
+        };
         let request = HttpRequest {
             method,
             url,
-            body: body.cloned(),
+            headers,
+            body,
+            form,
         };
         self.transport.send(&request).map_err(|e| match e {
             TransportError::Unreachable(detail) => CliError::new(
                 "ServerUnreachable",
                 format!(
                     "the vnet server is not reachable at {} ({detail})",
+                    self.server()
+                ),
+            ),
+            TransportError::Tls(detail) => CliError::new(
+                "TlsError",
+                format!(
+                    "cannot make a secure connection to {} ({detail}); trust the server's CA with --ca-cert FILE, VNET_CA_CERT, or VNET_DATA_DIR pointing at the server's data directory",
                     self.server()
                 ),
             ),
@@ -457,6 +528,11 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_file_must_hold_certificates() {
+        assert!(ReqwestTransport::new(Some(b"not a certificate")).is_err());
+    }
+
+    #[test]
     fn server_url_must_be_http() {
         assert!(parse_server_url("ftp://x").is_err());
         assert!(parse_server_url("localhost:7380").is_err());
@@ -471,7 +547,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let server = format!("http://127.0.0.1:{port}");
-        let client = ArmClient::connect(&server).unwrap();
+        let client = ArmClient::connect(&server, None).unwrap();
         let err = client.get("/subscriptions/s/resourcegroups").unwrap_err();
         assert_eq!(err.code, "ServerUnreachable");
         assert!(
@@ -520,12 +596,14 @@ mod tests {
             stream.write_all(body).unwrap();
             String::from_utf8(buf).unwrap()
         });
-        let transport = ReqwestTransport::new().unwrap();
+        let transport = ReqwestTransport::new(None).unwrap();
         let response = transport
             .send(&HttpRequest {
                 method: Method::Put,
                 url: format!("http://127.0.0.1:{port}/subscriptions/s/resourcegroups/rg1?api-version=2021-04-01"),
+                headers: vec![("Authorization".into(), "Bearer tok".into())],
                 body: Some(json!({"location": "westus"})),
+                form: None,
             })
             .unwrap();
         let seen = server.join().unwrap();

@@ -1,11 +1,13 @@
 //! The `vnet` command line: `vnet serve` and the `az network`-like client commands.
 //!
 //! Layout: `args` (the top of the command tree and shared options), `http` (client, transport,
-//! errors of requests), `lro` (long-running operations), `ids` (names to ids and URLs), `body`
-//! (request-body pieces), `output` and `table` (what is printed), `group` and `network/*` (one
-//! module per resource type), `serve` (the server command).
+//! errors of requests), `auth` (CA trust and sign-in), `lro` (long-running operations), `ids`
+//! (names to ids and URLs), `body` (request-body pieces), `output` and `table` (what is
+//! printed), `group` and `network/*` (one module per resource type), `serve` (the server
+//! command).
 
 pub mod args;
+mod auth;
 mod body;
 mod error;
 mod group;
@@ -16,9 +18,9 @@ mod network;
 mod output;
 mod serve;
 mod table;
-mod vm;
 #[cfg(test)]
 mod testing;
+mod vm;
 
 pub use error::CliError;
 
@@ -56,11 +58,32 @@ fn client_command(
     command: impl FnOnce(&Ctx) -> Result<Reply, CliError>,
 ) -> Result<(), CliError> {
     init_client_logging();
+    let env = auth::Env::from_process();
+    let https = opts.server.starts_with("https:");
+    let ca = if https {
+        auth::find_ca(opts, &env)?
+    } else {
+        None
+    };
+    let mut client = ArmClient::connect(&opts.server, ca.as_deref())?;
+    let credentials = if client.is_https() {
+        auth::find_credentials(opts, &env)?
+    } else {
+        None
+    };
+    if let Some(creds) = &credentials {
+        let token = auth::fetch_token(&client, creds)?;
+        client.set_bearer(token);
+    }
     let ctx = Ctx {
-        client: ArmClient::connect(&opts.server)?,
+        client,
         subscription: opts.subscription.clone(),
     };
-    let text = command(&ctx)?.render(opts.output);
+    let reply = command(&ctx).map_err(|e| match credentials {
+        None => auth::explain_missing_credentials(e),
+        Some(_) => e,
+    })?;
+    let text = reply.render(opts.output);
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())

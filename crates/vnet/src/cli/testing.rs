@@ -131,7 +131,7 @@ pub fn run_args(ctx: &super::Ctx, args: &[&str]) -> Result<String, super::CliErr
     let reply = match cli.command {
         Command::Group(cmd) => super::group::run(ctx, cmd)?,
         Command::Network(cmd) => super::network::run(ctx, cmd)?,
-        Command::Serve(_) => panic!("serve is not a client command"),
+        other => panic!("run_args drives group and network commands only, not {other:?}"),
     };
     Ok(reply.render(cli.client.output))
 }

@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 #[derive(Debug, Subcommand)]
 pub enum VnetGatewayCommand {
     /// Create (or replace) a virtual network gateway.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Show a virtual network gateway.
     Show(Named),
     /// List the virtual network gateways of a resource group.
@@ -115,6 +115,12 @@ pub struct CreateArgs {
     /// Point-to-site tunnel protocols (with --address-prefixes).
     #[arg(long, value_enum, ignore_case = true, num_args = 1.., requires = "address_prefixes")]
     pub client_protocol: Vec<ClientProtocol>,
+    /// Name of a root certificate that point-to-site client certificates must chain to.
+    #[arg(long, requires_all = ["address_prefixes", "root_cert_data"])]
+    pub root_cert_name: Option<String>,
+    /// That root certificate: a PEM/base64 file, or its base64 text.
+    #[arg(long, requires = "root_cert_name", value_name = "FILE|BASE64")]
+    pub root_cert_data: Option<String>,
     /// Do not wait for the gateway to be provisioned.
     #[arg(long)]
     pub no_wait: bool,
@@ -171,7 +177,11 @@ pub fn run(ctx: &Ctx, cmd: VnetGatewayCommand) -> Result<Reply, CliError> {
             } = &args.target;
             let scope = ctx.scope(resource_group);
             let location = location_or_group(ctx, resource_group, args.location.as_deref())?;
-            let body = create_body(&scope, &location, &args);
+            let root_cert = match (&args.root_cert_name, &args.root_cert_data) {
+                (Some(name), Some(data)) => Some((name.as_str(), load_cert(data)?)),
+                _ => None,
+            };
+            let body = create_body(&scope, &location, &args, root_cert);
             put(
                 ctx,
                 &scope.id(kind::VNET_GATEWAYS, name),
@@ -236,8 +246,37 @@ fn wire_name<T: ValueEnum>(value: T) -> String {
         .unwrap_or_default()
 }
 
+/// A root certificate's `publicCertData`: the base64 body of a PEM file (as az reads
+/// `--root-cert-data`), or the argument itself when it names no file.
+fn load_cert(data: &str) -> Result<String, CliError> {
+    let path = std::path::Path::new(data);
+    let text = if path.is_file() {
+        std::fs::read_to_string(path).map_err(|e| {
+            CliError::validation(format!("cannot read --root-cert-data {data}: {e}"))
+        })?
+    } else {
+        data.to_owned()
+    };
+    let body: String = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+        .collect();
+    if body.is_empty() {
+        return Err(CliError::validation(format!(
+            "--root-cert-data {data} holds no certificate"
+        )));
+    }
+    Ok(body)
+}
+
 /// The PUT body of `vnet-gateway create`.
-fn create_body(scope: &Scope, location: &str, args: &CreateArgs) -> Value {
+fn create_body(
+    scope: &Scope,
+    location: &str,
+    args: &CreateArgs,
+    root_cert: Option<(&str, String)>,
+) -> Value {
     let subnet = ids::child(
         &scope.resolve(kind::VIRTUAL_NETWORKS, &args.vnet),
         kind::SUBNETS,
@@ -286,6 +325,12 @@ fn create_body(scope: &Scope, location: &str, args: &CreateArgs) -> Value {
             let protocols: Vec<String> =
                 args.client_protocol.iter().map(|p| wire_name(*p)).collect();
             p2s.insert("vpnClientProtocols".into(), json!(protocols));
+        }
+        if let Some((name, data)) = root_cert {
+            p2s.insert(
+                "vpnClientRootCertificates".into(),
+                json!([{ "name": name, "properties": { "publicCertData": data } }]),
+            );
         }
         props.insert("vpnClientConfiguration".into(), Value::Object(p2s));
     }
@@ -421,6 +466,33 @@ mod tests {
                 .starts_with("192.168.255.1  65050  Connected"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn root_certificate_from_a_pem_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("root.pem");
+        std::fs::write(
+            &pem,
+            "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmg\nAwIBAgIU\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let (ctx, fake) = ctx(vec![reply(200, json!({"name": "gw"}))]);
+        run_line(
+            &ctx,
+            &format!(
+                "network vnet-gateway create -g rg1 -n gw -l westus --vnet hub --public-ip-addresses ip1 --address-prefixes 172.16.201.0/24 --root-cert-name P2SRoot --root-cert-data {}",
+                pem.display()
+            ),
+        )
+        .unwrap();
+        let body = fake.requests()[0].body.clone().unwrap();
+        assert_eq!(
+            body["properties"]["vpnClientConfiguration"]["vpnClientRootCertificates"],
+            json!([{"name": "P2SRoot", "properties": {"publicCertData": "MIIBszCCAVmgAwIBAgIU"}}])
+        );
+        assert_eq!(load_cert("MIIBinline").unwrap(), "MIIBinline");
+        assert!(load_cert("-----BEGIN CERTIFICATE-----").is_err());
     }
 
     #[test]
