@@ -20,25 +20,58 @@ impl Drop for Guard {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(dir: &std::path::Path, port: u16) -> Guard {
     let bin = env!("CARGO_BIN_EXE_vnet");
-    let help = Command::new(bin).args(["serve", "--help"]).output().unwrap();
-    let mut args = vec!["serve".to_string(), "--listen".into(), format!("127.0.0.1:{port}"), "--data-dir".into(), dir.display().to_string()];
+    let help = Command::new(bin)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let mut args = vec![
+        "serve".to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--data-dir".into(),
+        dir.display().to_string(),
+    ];
     if String::from_utf8_lossy(&help.stdout).contains("--insecure-http") {
         args.push("--insecure-http".into());
     }
-    let mut child = Command::new(bin).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(bin)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Drain output so the server never blocks on a full pipe.
-    for out in [child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|e| Box::new(e) as Box<dyn std::io::Read + Send>)].into_iter().flatten() {
+    for out in [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
         std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
     }
     let g = Guard(child);
     let t0 = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "server did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     g
@@ -50,8 +83,17 @@ fn acknowledged_writes_survive_kill_9() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start(dir.path(), port);
-    let c = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    let r = c.put(format!("{base}/subscriptions/{SUB}/resourcegroups/rg?api-version=2021-04-01")).json(&serde_json::json!({"location": "westeurope"})).send().unwrap();
+    let c = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let r = c
+        .put(format!(
+            "{base}/subscriptions/{SUB}/resourcegroups/rg?api-version=2021-04-01"
+        ))
+        .json(&serde_json::json!({"location": "westeurope"}))
+        .send()
+        .unwrap();
     assert!(r.status().is_success(), "{}", r.text().unwrap());
 
     let acked = Arc::new(Mutex::new(Vec::<usize>::new()));
@@ -86,7 +128,11 @@ fn acknowledged_writes_survive_kill_9() {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 300, "only {} writes acknowledged", acked.len());
+    assert!(
+        acked.len() >= 300,
+        "only {} writes acknowledged",
+        acked.len()
+    );
 
     let port2 = free_port();
     let base2 = format!("http://127.0.0.1:{port2}");
@@ -104,7 +150,12 @@ fn acknowledged_writes_survive_kill_9() {
         }
     }
     for i in &acked {
-        assert!(present.contains(&format!("v{i}")), "acknowledged v{i} lost after kill -9 ({} acked, {} present)", acked.len(), present.len());
+        assert!(
+            present.contains(&format!("v{i}")),
+            "acknowledged v{i} lost after kill -9 ({} acked, {} present)",
+            acked.len(),
+            present.len()
+        );
     }
     // The restarted server still takes writes.
     let r = c.put(format!("{base2}/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/after?api-version={API}"))

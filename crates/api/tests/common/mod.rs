@@ -18,21 +18,35 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
-        Self::start_with(AppOptions { provision_delay: Duration::from_millis(100), ..Default::default() })
+        Self::start_with(AppOptions {
+            provision_delay: Duration::from_millis(100),
+            ..Default::default()
+        })
     }
 
     pub fn start_with(opts: AppOptions) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let config = model::Config { public_ip_pools: vec!["198.18.0.0/24".parse().unwrap()] };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = model::Config {
+            public_ip_pools: vec!["198.18.0.0/24".parse().unwrap()],
+        };
         let app = api::open_app(dir.path(), config, opts).unwrap();
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let router = api::router(app.clone());
         rt.spawn(async move { axum::serve(listener, router).await.unwrap() });
         Server {
             base: format!("http://{addr}"),
-            client: reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             _rt: rt,
             dir,
             app,
@@ -48,7 +62,14 @@ impl Server {
         let r = rb.send().unwrap();
         let s = r.status().as_u16();
         let t = r.text().unwrap();
-        (s, if t.is_empty() { Value::Null } else { serde_json::from_str(&t).unwrap_or(Value::String(t)) })
+        (
+            s,
+            if t.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&t).unwrap_or(Value::String(t))
+            },
+        )
     }
 
     pub fn put(&self, path: &str, body: Value) -> (u16, Value) {
@@ -100,29 +121,53 @@ impl Server {
 
     // ----- scenario helpers -----
     pub fn rg(&self, rg: &str) {
-        self.ok_put(&format!("/subscriptions/{SUB}/resourcegroups/{rg}"), json!({"location": "westeurope"}));
+        self.ok_put(
+            &format!("/subscriptions/{SUB}/resourcegroups/{rg}"),
+            json!({"location": "westeurope"}),
+        );
     }
     pub fn vnet(&self, rg: &str, name: &str, prefixes: &[&str]) -> Value {
         self.ok_put(&net(rg, &format!("virtualNetworks/{name}")), json!({"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": prefixes}}}))
     }
     pub fn subnet(&self, rg: &str, vnet: &str, name: &str, prefix: &str) -> Value {
-        self.ok_put(&net(rg, &format!("virtualNetworks/{vnet}/subnets/{name}")), json!({"properties": {"addressPrefix": prefix}}))
+        self.ok_put(
+            &net(rg, &format!("virtualNetworks/{vnet}/subnets/{name}")),
+            json!({"properties": {"addressPrefix": prefix}}),
+        )
     }
     pub fn peer(&self, rg: &str, from: &str, to: &str, props: Value) -> (u16, Value) {
-        let mut p = json!({"remoteVirtualNetwork": {"id": id(rg, &format!("virtualNetworks/{to}"))}});
+        let mut p =
+            json!({"remoteVirtualNetwork": {"id": id(rg, &format!("virtualNetworks/{to}"))}});
         for (k, v) in props.as_object().unwrap() {
             p[k] = v.clone();
         }
-        self.put(&net(rg, &format!("virtualNetworks/{from}/virtualNetworkPeerings/{from}-to-{to}")), json!({"properties": p}))
+        self.put(
+            &net(
+                rg,
+                &format!("virtualNetworks/{from}/virtualNetworkPeerings/{from}-to-{to}"),
+            ),
+            json!({"properties": p}),
+        )
     }
     pub fn peering_state(&self, rg: &str, from: &str, to: &str) -> String {
-        self.ok_get(&net(rg, &format!("virtualNetworks/{from}/virtualNetworkPeerings/{from}-to-{to}")))["properties"]["peeringState"]
+        self.ok_get(&net(
+            rg,
+            &format!("virtualNetworks/{from}/virtualNetworkPeerings/{from}-to-{to}"),
+        ))["properties"]["peeringState"]
             .as_str()
             .unwrap()
             .to_string()
     }
-    pub fn nic(&self, rg: &str, name: &str, vnet: &str, subnet: &str, ip: Option<&str>) -> (u16, Value) {
-        let mut c = json!({"subnet": {"id": id(rg, &format!("virtualNetworks/{vnet}/subnets/{subnet}"))}});
+    pub fn nic(
+        &self,
+        rg: &str,
+        name: &str,
+        vnet: &str,
+        subnet: &str,
+        ip: Option<&str>,
+    ) -> (u16, Value) {
+        let mut c =
+            json!({"subnet": {"id": id(rg, &format!("virtualNetworks/{vnet}/subnets/{subnet}"))}});
         if let Some(ip) = ip {
             c["privateIPAddress"] = json!(ip);
             c["privateIPAllocationMethod"] = json!("Static");
@@ -130,7 +175,10 @@ impl Server {
         self.put(&net(rg, &format!("networkInterfaces/{name}")), json!({"location": "westeurope", "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": c}]}}))
     }
     pub fn routes(&self, rg: &str, nic: &str) -> Vec<(String, String, String, String)> {
-        let (s, b) = self.post(&net(rg, &format!("networkInterfaces/{nic}/effectiveRouteTable")), json!({}));
+        let (s, b) = self.post(
+            &net(rg, &format!("networkInterfaces/{nic}/effectiveRouteTable")),
+            json!({}),
+        );
         assert_eq!(s, 200, "{b}");
         b["value"]
             .as_array()
@@ -148,7 +196,10 @@ impl Server {
     }
     /// A VPN gateway in `vnet` (which needs a GatewaySubnet), provisioned.
     pub fn gateway(&self, rg: &str, vnet: &str, name: &str, extra: Value) -> Value {
-        self.ok_put(&net(rg, &format!("publicIPAddresses/{name}-pip")), json!({"location": "westeurope", "sku": {"name": "Standard"}}));
+        self.ok_put(
+            &net(rg, &format!("publicIPAddresses/{name}-pip")),
+            json!({"location": "westeurope", "sku": {"name": "Standard"}}),
+        );
         let mut props = json!({
             "gatewayType": "Vpn", "vpnType": "RouteBased", "sku": {"name": "VpnGw1", "tier": "VpnGw1"},
             "ipConfigurations": [{"name": "default", "properties": {
@@ -158,7 +209,10 @@ impl Server {
         for (k, v) in extra.as_object().unwrap() {
             props[k] = v.clone();
         }
-        let (s, b) = self.put(&net(rg, &format!("virtualNetworkGateways/{name}")), json!({"location": "westeurope", "properties": props}));
+        let (s, b) = self.put(
+            &net(rg, &format!("virtualNetworkGateways/{name}")),
+            json!({"location": "westeurope", "properties": props}),
+        );
         assert_eq!(s, 201, "{b}");
         assert_eq!(b["properties"]["provisioningState"], "Updating");
         self.wait_succeeded(&net(rg, &format!("virtualNetworkGateways/{name}")))
@@ -175,5 +229,7 @@ pub fn net(rg: &str, rest: &str) -> String {
 
 /// Whether any route in the list has this prefix and next hop type and is Active.
 pub fn has(routes: &[(String, String, String, String)], prefix: &str, hop: &str) -> bool {
-    routes.iter().any(|r| r.0 == prefix && r.1 == hop && r.3 == "Active")
+    routes
+        .iter()
+        .any(|r| r.0 == prefix && r.1 == hop && r.3 == "Active")
 }
