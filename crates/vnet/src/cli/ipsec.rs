@@ -1,0 +1,379 @@
+//! `vnet ipsec up`: one IKEv2/IPsec tunnel to a peer, standalone. The `ike` engine negotiates,
+//! the `esp` engine protects packets; this module is the IO around them: UDP sockets on 500
+//! and 4500, a TUN device with routes to the remote selectors, one epoll loop.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::CliError;
+
+/// `vnet ipsec …`
+#[derive(Debug, clap::Subcommand)]
+pub enum IpsecCommand {
+    /// Negotiate a tunnel with a peer, install it on a TUN device and carry its traffic.
+    Up(IpsecUpArgs),
+}
+
+/// Options of `vnet ipsec up`.
+#[derive(Debug, Args)]
+pub struct IpsecUpArgs {
+    /// Our underlay address (IKE on UDP 500 and 4500).
+    #[arg(long)]
+    pub local: IpAddr,
+    /// The peer's underlay address.
+    #[arg(long)]
+    pub remote: IpAddr,
+    /// File holding the pre-shared key (trailing newline ignored).
+    #[arg(long)]
+    pub psk_file: std::path::PathBuf,
+    /// Our side's traffic selectors, CIDR[,CIDR…].
+    #[arg(long, value_delimiter = ',')]
+    pub local_ts: Vec<String>,
+    /// The peer's traffic selectors, CIDR[,CIDR…]; routed into the tunnel.
+    #[arg(long, value_delimiter = ',')]
+    pub remote_ts: Vec<String>,
+    /// IKE proposals in strongSwan syntax, comma-separated, in preference order.
+    #[arg(
+        long,
+        default_value = "aes256gcm16-prfsha256-ecp256,aes128gcm16-prfsha256-x25519,aes256-sha256-modp2048,aes256-sha1-modp1024"
+    )]
+    pub ike_proposals: String,
+    /// ESP proposals in strongSwan syntax (a DH group means PFS on rekeys).
+    #[arg(
+        long,
+        default_value = "aes256gcm16,aes128gcm16,aes256-sha256,aes256-sha1"
+    )]
+    pub esp_proposals: String,
+    /// Start the negotiation.
+    #[arg(long, conflicts_with = "responder")]
+    pub initiator: bool,
+    /// Wait for the peer to start.
+    #[arg(long)]
+    pub responder: bool,
+    /// Liveness check interval in seconds.
+    #[arg(long)]
+    pub dpd: Option<u64>,
+    /// Our IKE identity (default: the local address).
+    #[arg(long)]
+    pub local_id: Option<String>,
+    /// The identity the peer must prove (default: any).
+    #[arg(long)]
+    pub remote_id: Option<String>,
+    /// TUN device name.
+    #[arg(long, default_value = "ipsec0")]
+    pub tun: String,
+    /// Rekey the Child SA after this many seconds.
+    #[arg(long)]
+    pub child_rekey: Option<u64>,
+    /// Rekey the IKE SA after this many seconds.
+    #[arg(long)]
+    pub ike_rekey: Option<u64>,
+    /// Exit 0 once the Child SA is up (negotiation check only, no data path).
+    #[arg(long)]
+    pub exit_when_up: bool,
+}
+
+fn err(msg: impl Into<String>) -> CliError {
+    CliError::new("IpsecError", msg.into())
+}
+
+struct Tunnel {
+    outbound: Option<(u32, esp::OutboundSa, SocketAddr, SocketAddr)>,
+    inbound: HashMap<u32, esp::InboundSa>,
+}
+
+fn esp_suite(s: &ike::Suite) -> Result<esp::EspSuite, CliError> {
+    esp::EspSuite::from_ikev2(
+        s.encr.ikev2_id(),
+        s.encr.key_bits(),
+        s.integ.map(|i| i.ikev2_id()),
+    )
+    .map_err(|e| err(format!("ESP suite {s} not supported by the data path: {e}")))
+}
+
+fn install(t: &mut Tunnel, c: &ike::ChildSa, now: Instant) -> Result<(), CliError> {
+    let suite = esp_suite(&c.suite)?;
+    let kin = esp::SaKeys::from_keymat(suite, &c.keys_in).map_err(|e| err(e.to_string()))?;
+    let kout = esp::SaKeys::from_keymat(suite, &c.keys_out).map_err(|e| err(e.to_string()))?;
+    let mut cin = esp::SaConfig::new(c.spi_in, kin);
+    cin.esn = c.suite.esn;
+    let mut cout = esp::SaConfig::new(c.spi_out, kout);
+    cout.esn = c.suite.esn;
+    let mut rng = ike::SystemRng;
+    let iv: Box<dyn esp::IvSource + Send> =
+        Box::new(move |b: &mut [u8]| ike::Rng::fill(&mut rng, b));
+    let out = esp::OutboundSa::new(cout, now, Some(iv)).map_err(|e| err(e.to_string()))?;
+    let inb = esp::InboundSa::new(cin, now).map_err(|e| err(e.to_string()))?;
+    t.inbound.insert(c.spi_in, inb);
+    t.outbound = Some((c.spi_out, out, c.local, c.remote));
+    Ok(())
+}
+
+fn ip(args: &[&str]) -> Result<(), CliError> {
+    let st = Command::new("ip")
+        .args(args)
+        .status()
+        .map_err(|e| err(format!("ip {}: {e}", args.join(" "))))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(err(format!("ip {} failed", args.join(" "))))
+    }
+}
+
+/// Completes a partial checksum the kernel left for offload (virtio_net_hdr NEEDS_CSUM).
+fn finish_csum(hdr: &[u8], pkt: &mut [u8]) {
+    if hdr[0] & 1 == 0 {
+        return;
+    }
+    let start = u16::from_le_bytes([hdr[6], hdr[7]]) as usize;
+    let off = u16::from_le_bytes([hdr[8], hdr[9]]) as usize;
+    if start + off + 2 > pkt.len() {
+        return;
+    }
+    let mut sum: u32 = 0;
+    for c in pkt[start..].chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let v = !(sum as u16);
+    pkt[start + off..start + off + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
+    use ike::{Config, Event, Identity, Ike, Kind, ProposalSpec, Role};
+    if a.initiator == a.responder {
+        return Err(err("say --initiator or --responder"));
+    }
+    let psk =
+        std::fs::read(&a.psk_file).map_err(|e| err(format!("{}: {e}", a.psk_file.display())))?;
+    let psk = psk.strip_suffix(b"\n").unwrap_or(&psk).to_vec();
+    let parse_ts = |v: &[String]| -> Result<Vec<ike::TrafficSelector>, CliError> {
+        v.iter()
+            .map(|s| ike::ts::parse_cidr(s).ok_or_else(|| err(format!("bad CIDR {s}"))))
+            .collect()
+    };
+    let role = if a.initiator {
+        Role::Initiator
+    } else {
+        Role::Responder
+    };
+    let local_id = a
+        .local_id
+        .as_deref()
+        .map_or(Identity::Addr(a.local), Identity::parse);
+    let mut cfg = Config::new(role, local_id, psk);
+    cfg.remote_id = a.remote_id.as_deref().map(Identity::parse);
+    cfg.ike_proposals =
+        ProposalSpec::parse_list(Kind::Ike, &a.ike_proposals).map_err(|e| err(e.0))?;
+    cfg.esp_proposals =
+        ProposalSpec::parse_list(Kind::Esp, &a.esp_proposals).map_err(|e| err(e.0))?;
+    cfg.local_ts = parse_ts(&a.local_ts)?;
+    cfg.remote_ts = parse_ts(&a.remote_ts)?;
+    if cfg.local_ts.is_empty() || cfg.remote_ts.is_empty() {
+        return Err(err("--local-ts and --remote-ts are required"));
+    }
+    cfg.dpd = a.dpd.map(Duration::from_secs);
+    cfg.child_rekey = a.child_rekey.map(Duration::from_secs);
+    cfg.ike_rekey = a.ike_rekey.map(Duration::from_secs);
+    // The data path is userspace ESP in UDP: always encapsulate (RFC 3948).
+    cfg.force_encap = true;
+
+    let s500 = UdpSocket::bind(SocketAddr::new(a.local, 500))
+        .map_err(|e| err(format!("bind {}:500: {e}", a.local)))?;
+    let s4500 = UdpSocket::bind(SocketAddr::new(a.local, 4500))
+        .map_err(|e| err(format!("bind {}:4500: {e}", a.local)))?;
+    s500.set_nonblocking(true).map_err(|e| err(e.to_string()))?;
+    s4500
+        .set_nonblocking(true)
+        .map_err(|e| err(e.to_string()))?;
+    let tun = if a.exit_when_up {
+        None
+    } else {
+        let fd = agent::sys::tun_queue(&a.tun).map_err(|e| err(format!("TUN {}: {e}", a.tun)))?;
+        ip(&["link", "set", &a.tun, "mtu", "1400", "up"])?;
+        Some(fd)
+    };
+    let ep = agent::sys::Epoll::new().map_err(|e| err(e.to_string()))?;
+    ep.add(s500.as_raw_fd(), 0)
+        .map_err(|e| err(e.to_string()))?;
+    ep.add(s4500.as_raw_fd(), 1)
+        .map_err(|e| err(e.to_string()))?;
+    if let Some(t) = &tun {
+        ep.add(t.as_raw_fd(), 2).map_err(|e| err(e.to_string()))?;
+    }
+
+    let start = Instant::now();
+    let mut ike = Ike::new(
+        cfg,
+        SocketAddr::new(a.local, 500),
+        SocketAddr::new(a.remote, 500),
+        Box::new(ike::SystemRng),
+        start,
+    );
+    if a.initiator {
+        ike.connect(start);
+    }
+    let mut tunnel = Tunnel {
+        outbound: None,
+        inbound: HashMap::new(),
+    };
+    let mut routed = false;
+    let mut established = false;
+    let mut buf = vec![0u8; 65536];
+    let mut out = vec![0u8; 65536 + 128];
+    let mut evs = vec![libc_event(); 16];
+    loop {
+        let now = Instant::now();
+        while let Some(t) = ike.poll_transmit() {
+            let sock = if t.src.port() == 500 { &s500 } else { &s4500 };
+            let _ = sock.send_to(&t.payload, t.dst);
+        }
+        while let Some(e) = ike.poll_event() {
+            match e {
+                Event::IkeSaUp {
+                    spi_i,
+                    spi_r,
+                    suite,
+                    local,
+                    remote,
+                    nat_local,
+                    nat_remote,
+                    remote_id,
+                    rekeyed,
+                } => {
+                    println!(
+                        "IKE_SA {} {spi_i:016x}_i {spi_r:016x}_r {suite} {local} <-> {remote}{}{} peer {}",
+                        if rekeyed { "REKEYED" } else { "ESTABLISHED" },
+                        if nat_local { " nat-local" } else { "" },
+                        if nat_remote { " nat-remote" } else { "" },
+                        remote_id.map_or("?".into(), |i| i.to_string()),
+                    );
+                }
+                Event::ChildSaUp(c) => {
+                    let lts: Vec<String> = c.local_ts.iter().map(ike::ts::display).collect();
+                    let rts: Vec<String> = c.remote_ts.iter().map(ike::ts::display).collect();
+                    println!(
+                        "CHILD_SA INSTALLED {:08x}_i {:08x}_o {} {} === {}{}",
+                        c.spi_in,
+                        c.spi_out,
+                        c.suite,
+                        lts.join(","),
+                        rts.join(","),
+                        if c.encap { " udp-encap" } else { "" }
+                    );
+                    established = true;
+                    if a.exit_when_up {
+                        return Ok(());
+                    }
+                    if !c.encap {
+                        return Err(err(
+                            "peer refused UDP encapsulation; raw ESP is not supported",
+                        ));
+                    }
+                    install(&mut tunnel, &c, now)?;
+                    if !routed {
+                        for t in &c.remote_ts {
+                            for (addr, len) in ike::ts::to_cidrs(t) {
+                                ip(&["route", "replace", &format!("{addr}/{len}"), "dev", &a.tun])?;
+                            }
+                        }
+                        routed = true;
+                    }
+                }
+                Event::ChildSaDown {
+                    spi_in,
+                    spi_out,
+                    reason,
+                } => {
+                    println!("CHILD_SA DELETED {spi_in:08x}_i {spi_out:08x}_o ({reason})");
+                    tunnel.inbound.remove(&spi_in);
+                    if tunnel.outbound.as_ref().is_some_and(|o| o.0 == spi_out) {
+                        tunnel.outbound = None;
+                        if let Some(c) = ike.child_sas().last() {
+                            let c = c.clone();
+                            install(&mut tunnel, &c, now)?;
+                        }
+                    }
+                }
+                Event::Failed(e) => {
+                    eprintln!("ipsec: {e}");
+                    if !established {
+                        return Err(err(format!("negotiation failed: {e}")));
+                    }
+                }
+                Event::Closed { reason } => {
+                    println!("IKE_SA CLOSED: {reason}");
+                    return Err(err(format!("IKE SA closed: {reason}")));
+                }
+            }
+        }
+        let timeout = ike.poll_timeout().map_or(1000, |t| {
+            t.saturating_duration_since(now).as_millis().min(1000) as i32
+        });
+        let n = ep.wait(&mut evs, timeout.max(1));
+        let now = Instant::now();
+        if ike.poll_timeout().is_some_and(|t| t <= now) {
+            ike.handle_timeout(now);
+        }
+        for ev in evs.iter().take(n) {
+            let token = ev.u64;
+            match token {
+                0 | 1 => {
+                    let sock = if token == 0 { &s500 } else { &s4500 };
+                    while let Ok((len, src)) = sock.recv_from(&mut buf) {
+                        let dst = sock.local_addr().map_err(|e| err(e.to_string()))?;
+                        let d = &mut buf[..len];
+                        if token == 1 && len >= 8 && d[..4] != [0, 0, 0, 0] {
+                            if len == 1 && d[0] == 0xff {
+                                continue; // NAT keepalive
+                            }
+                            let spi = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+                            if let (Some(sa), Some(t)) = (tunnel.inbound.get_mut(&spi), &tun) {
+                                if let Ok(esp::Opened::Packet { payload, .. }) = sa.open(now, d) {
+                                    agent::sys::write2(t.as_raw_fd(), &[0u8; 10], &d[payload]);
+                                }
+                            }
+                        } else if len > 1 {
+                            ike.handle_datagram(now, src, dst, d);
+                        }
+                    }
+                }
+                _ => {
+                    let Some(t) = &tun else { continue };
+                    while let Some(len) = agent::sys::read(t.as_raw_fd(), &mut buf) {
+                        if len <= 10 || buf[1] != 0 {
+                            continue; // no GSO super-packets on this path
+                        }
+                        let (hdr, pkt) = buf.split_at_mut(10);
+                        let pkt = &mut pkt[..len - 10];
+                        finish_csum(hdr, pkt);
+                        let Some((_, sa, local, remote)) = tunnel.outbound.as_mut() else {
+                            continue;
+                        };
+                        let nh = if pkt[0] >> 4 == 6 {
+                            esp::NEXT_HEADER_IPV6
+                        } else {
+                            esp::NEXT_HEADER_IPV4
+                        };
+                        if let Ok(m) = sa.seal(now, pkt, nh, &mut out) {
+                            let _ = s4500.send_to(&out[..m], SocketAddr::new(remote.ip(), 4500));
+                            let _ = local;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn libc_event() -> libc::epoll_event {
+    libc::epoll_event { events: 0, u64: 0 }
+}
