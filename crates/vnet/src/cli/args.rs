@@ -73,6 +73,9 @@ pub enum Command {
     /// Workloads: a NIC and the network namespace it is attached to (`vm create/exec/delete`).
     #[command(subcommand)]
     Vm(super::vm::VmCommand),
+    /// Standalone IKEv2/IPsec tunnels (`vnet ipsec up`).
+    #[command(subcommand)]
+    Ipsec(super::ipsec::IpsecCommand),
 }
 
 /// `-g RG -n NAME`: a top-level resource.

@@ -13,6 +13,7 @@ mod error;
 mod group;
 mod http;
 mod ids;
+mod ipsec;
 mod lro;
 mod network;
 mod output;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Network(cmd) => client_command(&cli.client, |ctx| network::run(ctx, cmd)),
         Command::Vm(vm::VmCommand::Exec(a)) => vm::exec(a),
         Command::Vm(cmd) => client_command(&cli.client, |ctx| vm::run(ctx, cmd)),
+        Command::Ipsec(ipsec::IpsecCommand::Up(a)) => ipsec::up(a),
     }
 }
 
