@@ -223,7 +223,19 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
                     format!("IP configuration {owner} has allocation method Static but no privateIPAddress."),
                 ))
             }
-            ("Static", Some(ip)) => check_static(ip, &prefixes, &taken, &sid.to_id(), &owner)?,
+            ("Static", Some(ip)) => {
+                let a = check_static(ip, &prefixes, &taken, &sid.to_id(), &owner)?;
+                if a.is_ipv6() != v6 {
+                    return Err(ArmError::bad(
+                        "InvalidPrivateIPAddress",
+                        format!(
+                            "Private IP address {ip} of {owner} does not match privateIPAddressVersion {}.",
+                            if v6 { "IPv6" } else { "IPv4" }
+                        ),
+                    ));
+                }
+                a
+            }
             _ => {
                 // A dynamic address is kept across updates while the subnet stays the same.
                 let kept = old.and_then(|o| {
