@@ -179,6 +179,7 @@ pub enum OpenError {
     Integrity,
 }
 
+#[allow(clippy::large_enum_variant)]
 enum Cipher {
     Aead(aead::LessSafeKey, [u8; 4]),
     Cbc {
@@ -351,7 +352,7 @@ impl SkCipher {
                     return Err(OpenError::Integrity);
                 }
                 let ct = &msg[iv_at + iv_len..ct_end];
-                if ct.is_empty() || ct.len() % 16 != 0 {
+                if ct.is_empty() || !ct.len().is_multiple_of(16) {
                     return Err(OpenError::Malformed);
                 }
                 let mut iv = [0u8; 16];

@@ -98,6 +98,7 @@ impl Prf {
         }
     }
     /// Output (and preferred key) length.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
         match self {
             Prf::HmacSha1 => 20,

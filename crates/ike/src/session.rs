@@ -1590,16 +1590,9 @@ impl Ike {
             return;
         }
         if let Some(nt) = wire::error_notify(p) {
-            let e = if nt.ty == notify::NO_PROPOSAL_CHOSEN {
-                Error::PeerRefused {
-                    exchange: exchange::IKE_SA_INIT,
-                    notify: nt.ty,
-                }
-            } else {
-                Error::PeerRefused {
-                    exchange: exchange::IKE_SA_INIT,
-                    notify: nt.ty,
-                }
+            let e = Error::PeerRefused {
+                exchange: exchange::IKE_SA_INIT,
+                notify: nt.ty,
             };
             self.fatal(e);
             return;
@@ -2299,7 +2292,7 @@ impl Ike {
             Some(want) => peer_id.as_ref() == Some(want),
             None => true,
         };
-        if !(method == 2 && crypto::ct_eq(&expected, &value)) || !id_ok {
+        if !(method == 2 && crypto::ct_eq(&expected, &value) && id_ok) {
             // Tell the responder (RFC 7296 §2.21.2), then give up.
             let max = self.cfg.max_message;
             if let Some(sa) = self.sa.as_mut() {

@@ -817,7 +817,7 @@ fn nat_traversal_moves_to_4500() {
     let c = &s.children(0)[0];
     assert!(c.encap);
     assert_eq!(c.remote.port(), 4500);
-    assert_eq!(s.children(1)[0].encap, true);
+    assert!(s.children(1)[0].encap);
     assert_eq!(s.children(1)[0].local.port(), 4500);
     // Everything after IKE_SA_INIT carries the non-ESP marker.
     assert!(s.net.log[2..].iter().all(|(_, m)| m[..4] == [0, 0, 0, 0]));
