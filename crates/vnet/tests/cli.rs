@@ -1,13 +1,28 @@
 //! End-to-end: a real `vnet serve` on a free port with a fresh data directory, driven only
-//! through the `vnet` command line, the way a user would.
+//! through the `vnet` command line, the way a user would: over HTTPS with the CA and the
+//! operator credentials the server made in its data directory (`VNET_DATA_DIR`), and once over
+//! `--insecure-http`.
 
 use serde_json::Value;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vnet");
+
+/// Client settings a developer's shell might carry; every test run starts without them.
+const CLIENT_ENV: &[&str] = &[
+    "VNET_SERVER",
+    "VNET_SUBSCRIPTION",
+    "VNET_DATA_DIR",
+    "VNET_CA_CERT",
+    "VNET_CREDENTIALS",
+    "VNET_TENANT_ID",
+    "VNET_CLIENT_ID",
+    "VNET_CLIENT_SECRET",
+    "RUST_LOG",
+];
 
 /// A running `vnet serve`; killed when dropped, also when the test panics. Its log is printed
 /// if the test failed.
@@ -15,66 +30,99 @@ struct Server {
     child: Child,
     url: String,
     log: PathBuf,
-    _data: tempfile::TempDir,
+    data: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Server {
+    /// The default server: HTTPS with bearer tokens.
     fn start() -> Server {
-        let data = tempfile::tempdir().expect("temp dir");
+        Server::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
         let port = free_port();
-        let log = data.path().join("server.log");
+        let log = dir.path().join("server.log");
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(BIN)
+        let mut cmd = Command::new(BIN);
+        for var in CLIENT_ENV {
+            cmd.env_remove(var);
+        }
+        let child = cmd
             .args([
                 "serve",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--data-dir",
             ])
-            .arg(data.path().join("store"))
+            .arg(&data)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file)
             .spawn()
             .expect("start vnet serve");
+        let scheme = if extra.contains(&"--insecure-http") {
+            "http"
+        } else {
+            "https"
+        };
         let mut server = Server {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             log,
-            _data: data,
+            data,
+            _dir: dir,
         };
-        server.wait_ready(port);
+        server.wait_ready();
         server
     }
 
-    fn wait_ready(&mut self, port: u16) {
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    /// Ready once the banner is out: it follows the TLS setup that writes `ca.pem`, so a
+    /// client started afterwards finds everything it needs.
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().expect("poll server") {
                 panic!(
                     "vnet serve exited early with {status}:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                    self.log_text()
                 );
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if self.log_text().contains("vnet API listening on") {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("vnet serve did not listen on {addr} within 30 s");
+        panic!(
+            "vnet serve did not come up within 30 s:\n{}",
+            self.log_text()
+        );
     }
 
-    /// Runs `vnet LINE` against this server (arguments split at whitespace, as in a shell
-    /// without quotes).
-    fn run(&self, line: &str) -> Output {
-        Command::new(BIN)
-            .args(line.split_whitespace())
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `vnet LINE` with only this server's settings in the environment (arguments split at
+    /// whitespace, as in a shell without quotes).
+    fn command(&self, line: &str) -> Command {
+        let mut cmd = Command::new(BIN);
+        for var in CLIENT_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.args(line.split_whitespace())
             .env("VNET_SERVER", &self.url)
-            .env_remove("VNET_SUBSCRIPTION")
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run vnet")
+            .env("VNET_DATA_DIR", &self.data)
+            .current_dir(self.data.parent().expect("temp dir"));
+        cmd
+    }
+
+    /// Runs `vnet LINE` against this server, signed in as its operator.
+    fn run(&self, line: &str) -> Output {
+        self.command(line).output().expect("run vnet")
     }
 
     /// Runs a command that must succeed; returns its stdout.
@@ -98,18 +146,21 @@ impl Server {
 
     /// Runs a command that must fail; returns its stderr.
     fn fails(&self, line: &str) -> String {
-        let out = self.run(line);
-        assert!(
-            !out.status.success(),
-            "vnet {line} should have failed but printed:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        assert!(
-            out.stdout.is_empty(),
-            "a failed command prints nothing on stdout"
-        );
-        String::from_utf8(out.stderr).expect("utf-8 errors")
+        expect_failure(line, self.run(line))
     }
+}
+
+fn expect_failure(line: &str, out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "vnet {line} should have failed but printed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a failed command prints nothing on stdout"
+    );
+    String::from_utf8(out.stderr).expect("utf-8 errors")
 }
 
 impl Drop for Server {
@@ -117,10 +168,7 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!(
-                "--- vnet serve log ---\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
+            eprintln!("--- vnet serve log ---\n{}", self.log_text());
         }
     }
 }
@@ -418,18 +466,8 @@ fn errors_are_code_colon_message() {
 
     // Nothing listens on a port that was just freed.
     let port = free_port();
-    let out = Command::new(BIN)
-        .args([
-            "network",
-            "vnet",
-            "list",
-            "--server",
-            &format!("http://127.0.0.1:{port}"),
-        ])
-        .output()
-        .expect("run vnet");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let line = format!("network vnet list --server http://127.0.0.1:{port}");
+    let err = s.fails(&line);
     assert!(
         err.starts_with(&format!(
             "ServerUnreachable: the vnet server is not reachable at http://127.0.0.1:{port}"
@@ -440,4 +478,85 @@ fn errors_are_code_colon_message() {
     // Usage errors are clap's (exit status 2).
     let out = s.run("network vnet peering create -g rg");
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn sign_in_and_trust() {
+    let s = Server::start();
+    let ca = s.data.join("ca.pem");
+    let creds = s.data.join("credentials.json");
+    assert!(
+        ca.is_file() && creds.is_file(),
+        "the server made its CA and operator"
+    );
+    s.ok("group create -n rg -l westus");
+
+    // Without the data directory: the CA and the credentials given explicitly.
+    let elsewhere = |line: &str| {
+        let mut cmd = s.command(line);
+        cmd.env("VNET_DATA_DIR", s.data.join("nothing-here"));
+        cmd
+    };
+    let line = format!(
+        "group show -n rg --ca-cert {} --credentials {}",
+        ca.display(),
+        creds.display()
+    );
+    let out = elsewhere(&line).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Service principal credentials from the environment.
+    let json: Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    let line = format!("group show -n rg --ca-cert {}", ca.display());
+    let out = elsewhere(&line)
+        .env("VNET_TENANT_ID", json["tenantId"].as_str().unwrap())
+        .env("VNET_CLIENT_ID", json["clientId"].as_str().unwrap())
+        .env("VNET_CLIENT_SECRET", json["clientSecret"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A wrong secret is the token endpoint's refusal.
+    let out = elsewhere(&line)
+        .env("VNET_TENANT_ID", json["tenantId"].as_str().unwrap())
+        .env("VNET_CLIENT_ID", json["clientId"].as_str().unwrap())
+        .env("VNET_CLIENT_SECRET", "wrong")
+        .output()
+        .unwrap();
+    let err = expect_failure(&line, out);
+    assert!(
+        err.starts_with("AuthenticationFailed: signing in as "),
+        "{err}"
+    );
+    assert!(err.contains("invalid_client"), "{err}");
+
+    // No credentials at all: the server's 401, with a hint.
+    let err = expect_failure(&line, elsewhere(&line).output().unwrap());
+    assert!(err.starts_with("AuthenticationFailed: "), "{err}");
+    assert!(err.contains("no credentials found"), "{err}");
+
+    // An untrusted server certificate.
+    let line = format!("group show -n rg --credentials {}", creds.display());
+    let err = expect_failure(&line, elsewhere(&line).output().unwrap());
+    assert!(
+        err.starts_with("TlsError: cannot make a secure connection to https://127.0.0.1:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn insecure_http_needs_no_sign_in() {
+    let s = Server::start_with(&["--insecure-http"]);
+    assert!(s.url.starts_with("http://"));
+    s.ok("group create -n dev -l westus");
+    let v = s.json("network vnet create -g dev -n v --address-prefixes 10.9.0.0/16");
+    assert_eq!(v["provisioningState"], "Succeeded");
 }
