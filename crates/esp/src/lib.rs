@@ -47,8 +47,8 @@ pub use keys::{KeyError, SaKeys};
 pub use lifetime::{Lifetime, LimitKind, Limits, SaEvent, SaStats};
 pub use replay::{ReplayError, ReplayWindow};
 pub use sa::{
-    ConfigError, InboundSa, IvSource, Mode, OpenError, Opened, OutboundSa, SaConfig, SealError,
-    NEXT_HEADER_DUMMY, NEXT_HEADER_IPV4, NEXT_HEADER_IPV6,
+    BufferedIvSource, ConfigError, InboundSa, IvSource, Mode, OpenError, Opened, OutboundSa,
+    SaConfig, SealError, NEXT_HEADER_DUMMY, NEXT_HEADER_IPV4, NEXT_HEADER_IPV6,
 };
 pub use suite::{EncrAlg, EspSuite, IntegAlg, SuiteError};
 

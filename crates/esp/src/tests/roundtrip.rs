@@ -322,3 +322,34 @@ fn sas_are_send() {
     is_send::<OutboundSa>();
     is_send::<InboundSa>();
 }
+
+#[test]
+fn buffered_iv_source_hands_out_each_byte_once() {
+    use crate::{BufferedIvSource, IvSource};
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let calls = Rc::new(Cell::new(0u32));
+    let c = calls.clone();
+    let mut next = 0u8;
+    let mut src = BufferedIvSource::new(move |b: &mut [u8]| {
+        c.set(c.get() + 1);
+        for x in b {
+            next = next.wrapping_add(1);
+            *x = next;
+        }
+    });
+    let mut expected = 0u8;
+    for _ in 0..300 {
+        let mut iv = [0u8; 16];
+        src.fill_iv(&mut iv);
+        for b in iv {
+            expected = expected.wrapping_add(1);
+            assert_eq!(b, expected);
+        }
+    }
+    assert_eq!(calls.get(), 2, "one generator call per 256 IVs");
+    // Larger than the buffer: straight from the generator.
+    let mut big = [0u8; 5000];
+    src.fill_iv(&mut big);
+    assert_eq!(calls.get(), 3);
+}
