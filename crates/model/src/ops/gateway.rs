@@ -294,8 +294,10 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
     if let Some(vpn) = p.get("vpnClientConfiguration") {
         check_vpn_client(tx, vpn, &gid, vpn_type, sku, &vnet, &vk)?;
     }
+    let nat_rules = nat_rules(&p, &gid, &d["etag"])?;
     let pm = props_mut(&mut d);
     pm.insert("ipConfigurations".into(), Value::Array(new_configs));
+    pm.insert("natRules".into(), nat_rules);
     pm.insert("gatewayType".into(), json!("Vpn"));
     pm.insert("vpnType".into(), json!(vpn_type));
     pm.insert(
@@ -332,6 +334,40 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
     pm.insert("provisioningState".into(), json!("Updating"));
     tx.put(key, d);
     Ok(())
+}
+
+/// NAT rules given inline become child resources of the gateway: each gets its id, the
+/// gateway's etag, its type and a provisioning state that follows the gateway's.
+fn nat_rules(p: &Value, gid: &str, etag: &Value) -> ArmResult<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for r in p
+        .get("natRules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = doc::get_str(r, "name").unwrap_or_default();
+        crate::id::check_name(Kind::VirtualNetworkGateway, name)?;
+        if out.iter().any(|o| doc::name(o).eq_ignore_ascii_case(name)) {
+            return Err(ArmError::bad(
+                "InvalidRequestFormat",
+                format!("NAT rule {name} appears more than once in gateway {gid}."),
+            ));
+        }
+        let mut rp = props(r).clone();
+        if !rp.is_object() {
+            rp = json!({});
+        }
+        rp["provisioningState"] = json!("Updating");
+        out.push(json!({
+            "name": name,
+            "id": format!("{gid}/natRules/{name}"),
+            "etag": etag,
+            "type": "Microsoft.Network/virtualNetworkGateways/natRules",
+            "properties": rp,
+        }));
+    }
+    Ok(Value::Array(out))
 }
 
 fn check_vpn_client(
@@ -613,12 +649,14 @@ pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) 
     let ctype = match ctype {
         t if t.eq_ignore_ascii_case("IPsec") => "IPsec",
         t if t.eq_ignore_ascii_case("Vnet2Vnet") => "Vnet2Vnet",
-        t => return Err(ArmError::bad(
-            "UnsupportedConnectionType",
-            format!(
+        t => {
+            return Err(ArmError::bad(
+                "UnsupportedConnectionType",
+                format!(
                 "Connection type {t} of {cid} is not supported by vnet; use IPsec or Vnet2Vnet."
             ),
-        )),
+            ))
+        }
     };
     let g1 = doc::ref_id(&p, "virtualNetworkGateway1").ok_or_else(|| {
         ArmError::bad(
@@ -725,18 +763,19 @@ pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) 
             ))
         }
     };
-    let mode =
-        match doc::get_str(&p, "connectionMode").unwrap_or("Default") {
-            x if x.eq_ignore_ascii_case("Default") => "Default",
-            x if x.eq_ignore_ascii_case("ResponderOnly") => "ResponderOnly",
-            x if x.eq_ignore_ascii_case("InitiatorOnly") => "InitiatorOnly",
-            x => return Err(ArmError::bad(
+    let mode = match doc::get_str(&p, "connectionMode").unwrap_or("Default") {
+        x if x.eq_ignore_ascii_case("Default") => "Default",
+        x if x.eq_ignore_ascii_case("ResponderOnly") => "ResponderOnly",
+        x if x.eq_ignore_ascii_case("InitiatorOnly") => "InitiatorOnly",
+        x => {
+            return Err(ArmError::bad(
                 "InvalidRequestFormat",
                 format!(
                     "connectionMode {x} of {cid} must be Default, ResponderOnly or InitiatorOnly."
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let key_given = doc::get_str(&p, "sharedKey").map(String::from);
     let shared = match key_given {
         Some(k) => {
@@ -794,10 +833,18 @@ pub fn gateway_vnet(gw: &Value) -> Option<String> {
     )
 }
 
-/// `GET …/connections/{name}/sharedkey` → `{"value": …}`.
+/// The `ConnectionSharedKey` body. It is a `SubResource`, but the key has no ARM id of its own:
+/// Azure answers `"id": ""`.
+fn shared_key_body(value: &str) -> Value {
+    json!({"id": "", "value": value})
+}
+
+/// `GET …/connections/{name}/sharedkey` → `{"id": "", "value": …}`.
 pub fn shared_key(tx: &Tx, id: &ResourceId) -> ArmResult<Value> {
     let d = tx.get(&id.key()).ok_or_else(|| super::not_found(id))?;
-    Ok(json!({"value": doc::get_str(props(d), "sharedKey").unwrap_or("")}))
+    Ok(shared_key_body(
+        doc::get_str(props(d), "sharedKey").unwrap_or(""),
+    ))
 }
 
 /// `PUT …/sharedkey` with `{"value": …}`.
@@ -833,7 +880,7 @@ pub fn set_shared_key(
     props_mut(&mut d).insert("sharedKey".into(), json!(v));
     d["etag"] = json!(ctx.etag());
     tx.put(id.key(), d);
-    Ok(json!({"value": v}))
+    Ok(shared_key_body(v))
 }
 
 /// `POST …/sharedkey/reset` with `{"keyLength": n}`: a new random key of that length.

@@ -128,12 +128,15 @@ pub fn finish_provisioning(tx: &mut Tx, key: &str) {
     if let Some(mut d) = tx.get(key).cloned() {
         if doc::get_str(doc::props(&d), "provisioningState") == Some("Updating") {
             props_mut(&mut d).insert("provisioningState".into(), json!("Succeeded"));
-            if let Some(cfgs) = d["properties"]
-                .get_mut("ipConfigurations")
-                .and_then(Value::as_array_mut)
-            {
-                for c in cfgs {
-                    c["properties"]["provisioningState"] = json!("Succeeded");
+            // Its inline children (a gateway's IP configurations and NAT rules) finish with it.
+            for children in ["ipConfigurations", "natRules"] {
+                if let Some(cs) = d["properties"]
+                    .get_mut(children)
+                    .and_then(Value::as_array_mut)
+                {
+                    for c in cs {
+                        c["properties"]["provisioningState"] = json!("Succeeded");
+                    }
                 }
             }
             tx.put(key.to_string(), d);
@@ -262,6 +265,12 @@ pub fn tracked(
     });
     if let Some(t) = body.get("tags") {
         d["tags"] = t.clone();
+    }
+    // Envelope fields the kind's schema admits (a gateway's managed identity, an edge zone).
+    for f in ["identity", "extendedLocation"] {
+        if let Some(v) = body.get(f) {
+            d[f] = v.clone();
+        }
     }
     let mut p = body.get("properties").cloned().unwrap_or_else(|| json!({}));
     let guid = existing
