@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use store::Store;
 
 fn rev(s: &Server) -> u64 {
     s.app.engine.store().revision().unwrap()
