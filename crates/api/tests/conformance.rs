@@ -401,12 +401,16 @@ fn azure_examples_replayed() {
     let mut rows: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let mut ran = Vec::new();
-    for ex in examples
+    let resource_of =
+        |e: &Example| ops::of_example(&e.stem).map_or("(unknown operation)", |o| o.resource);
+    let mut selected: Vec<&Example> = examples
         .iter()
         .filter(|e| only.as_ref().is_none_or(|o| o.contains(&e.stem)))
-    {
+        .collect();
+    selected.sort_by(|a, b| (resource_of(a), &a.stem).cmp(&(resource_of(b), &b.stem)));
+    for ex in selected {
         let op = ops::of_example(&ex.stem);
-        let resource = op.map_or("(unknown operation)", |o| o.resource);
+        let resource = resource_of(ex);
         let run = match (diffs.not_applicable.get(&ex.stem), op) {
             (Some(why), _) => Run {
                 outcome: Outcome::Skip(why.clone()),
@@ -445,7 +449,7 @@ fn azure_examples_replayed() {
                 format!(
                     "{} {}",
                     o.method,
-                    run.status.map(|s| s.to_string()).unwrap_or_default()
+                    run.status.map_or("-".to_string(), |s| s.to_string())
                 )
             })
             .unwrap_or_default();
@@ -484,7 +488,10 @@ fn azure_examples_replayed() {
 
     let mut out = format!(
         "\nconformance: Azure REST examples replayed against vnet ({}; differences v{})\n{report}\n  {:<24} {:>6} {:>6} {:>7}\n",
-        examples_dir().display(),
+        examples_dir()
+            .canonicalize()
+            .unwrap_or_else(|_| examples_dir())
+            .display(),
         diffs.version,
         "resource type",
         "passed",
