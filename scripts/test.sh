@@ -27,7 +27,7 @@ fi
 
 mkdir -p target
 echo "== cargo test (workspace)"
-cargo test --workspace --all-targets 2>&1 | tee target/cargo-test.log
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee target/cargo-test.log
 # Doc tests are not covered by --all-targets.
 cargo test --workspace --doc 2>&1 | tee -a target/cargo-test.log
 
