@@ -46,10 +46,12 @@ class Az:
         )
         self.env.pop("AZURE_CLI_DISABLE_CONNECTION_VERIFICATION", None)
 
-    def run(self, *args, check=True):
+    def run(self, *args, check=True, secret=None):
         p = subprocess.run([self.binary, *args], env=self.env, capture_output=True, text=True, timeout=300)
         if check and p.returncode != 0:
-            raise AssertionError(f"az {' '.join(args)} failed ({p.returncode}):\n{p.stderr}\n{p.stdout}")
+            shown = " ".join(a.replace(secret, "***") if secret else a for a in args)
+            out = f"{p.stderr}\n{p.stdout}"
+            raise AssertionError(f"az {shown} failed ({p.returncode}):\n" + (out.replace(secret, "***") if secret else out))
         return p
 
     def json(self, *args):
@@ -67,7 +69,10 @@ def az(server):
     a.run("config", "set", "core.instance_discovery=false")
     a.run("cloud", "register", "-n", "vnet", "--endpoint-resource-manager", server.base)
     a.run("cloud", "set", "-n", "vnet")
-    accounts = a.json("login", "--service-principal", "-u", c["clientId"], "-p", c["clientSecret"], "--tenant", c["tenantId"])
+    # --password=… because a secret may start with "-"; the secret stays out of failure messages.
+    login = a.run("login", "--service-principal", f"--username={c['clientId']}", f"--password={c['clientSecret']}",
+                  f"--tenant={c['tenantId']}", "-o", "json", secret=c["clientSecret"])
+    accounts = json.loads(login.stdout)
     assert any(s["id"] == c["subscriptionId"] and s["isDefault"] for s in accounts), accounts
     a.run("account", "set", "-s", c["subscriptionId"])
     yield a

@@ -97,9 +97,15 @@ pub fn new_guid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// A new client secret: 32 random bytes, base64url (43 characters).
+/// A new client secret: 32 random bytes, base64url (43 characters), never starting with `-`
+/// (command lines would take it for an option, as `az login -p` does).
 pub fn new_secret() -> String {
-    b64url(&random_bytes::<32>())
+    loop {
+        let s = b64url(&random_bytes::<32>());
+        if s.as_bytes()[0].is_ascii_alphanumeric() {
+            return s;
+        }
+    }
 }
 
 pub fn now_unix() -> i64 {
@@ -984,6 +990,8 @@ mod tests {
 
     #[test]
     fn secrets() {
+        assert!((0..200).all(|_| new_secret().as_bytes()[0].is_ascii_alphanumeric()));
+        assert_eq!(new_secret().len(), 43);
         let h = hash_secret("s3cret");
         assert!(verify_secret(&h, "s3cret"));
         assert!(!verify_secret(&h, "s3cret2"));
