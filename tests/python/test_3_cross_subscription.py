@@ -5,7 +5,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.network import models as m
 
-from conftest import net_id, network_client
+from conftest import Arm, net_id, network_client
 
 LOC = "westeurope"
 
@@ -88,3 +88,18 @@ def test_role_assignments_are_listed(operator, two_subscriptions):
     assert any(a["properties"]["roleDefinitionId"].endswith("4d97b98b-1d4f-4787-a291-c67834d212e7") for a in got)
     roles = operator.ok("GET", f"/subscriptions/{sub_a}/providers/Microsoft.Authorization/roleDefinitions?$filter=roleName%20eq%20'Reader'", api="2022-04-01")["value"]
     assert [r["properties"]["roleName"] for r in roles] == ["Reader"]
+
+
+def test_lists_show_only_what_a_narrow_role_may_read(server, operator, two_subscriptions):
+    sub_a, _ = two_subscriptions
+    narrow = operator.principal("narrow")
+    operator.assign(f"/subscriptions/{sub_a}/resourceGroups/xa", "Network Contributor", narrow)
+    arm = Arm(server, narrow)
+    # As in ARM: the subscription's lists hold only what the principal may read.
+    groups = arm.ok("GET", f"/subscriptions/{sub_a}/resourcegroups")["value"]
+    assert [g["name"] for g in groups] == ["xa"]
+    net = network_client(server, narrow, sub_a)
+    assert {v.name for v in net.virtual_networks.list_all()} == {"vnet-a"}
+    # A single resource outside its group stays refused.
+    r = arm.call("GET", f"/subscriptions/{sub_a}/resourcegroups/hub-spoke")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "AuthorizationFailed"

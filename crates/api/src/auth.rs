@@ -809,6 +809,19 @@ impl Directory {
         })
     }
 
+    /// Whether the principal has an assignment strictly below `scope`.
+    pub fn has_access_below(&self, principal_oid: &str, scope: &str) -> bool {
+        let scope = norm_scope(scope);
+        self.read(|r| {
+            r.assignments.values().any(|a| {
+                let s = norm_scope(&a.scope);
+                a.principal_id.eq_ignore_ascii_case(principal_oid)
+                    && s != scope
+                    && scope_covers(&scope, &s)
+            })
+        })
+    }
+
     // ----- writes
 
     pub fn put_tenant(&self, t: Tenant) -> Result<(), String> {
@@ -911,7 +924,16 @@ pub fn required_action(method: &str, segs: &[String]) -> (String, String) {
         Some(i) => (segs[i + 1].clone(), &segs[i + 2..]),
         None => ("Microsoft.Resources".to_string(), segs),
     };
-    let scope = format!("/{}", segs.join("/"));
+    // The scope is the resource the request is about: a collection or an action names its
+    // parent (`…/resourceGroups/g/providers/Microsoft.Network/virtualNetworks` → the group).
+    let mut upto = segs.len();
+    if rest.len() % 2 == 1 {
+        upto -= 1;
+        if let Some(i) = last_provider.filter(|i| i + 2 == upto) {
+            upto = i;
+        }
+    }
+    let scope = format!("/{}", segs[..upto].join("/"));
     let mut types: Vec<&str> = rest.iter().step_by(2).map(String::as_str).collect();
     let verb = match method {
         "POST" => {
@@ -1017,6 +1039,38 @@ mod tests {
         assert!(!scope_covers("/subscriptions/a", "/subscriptions/ab"));
         assert!(scope_covers("/", "/subscriptions/a"));
         assert_eq!(norm_scope("/Subscriptions/A/"), "/subscriptions/a");
+    }
+
+    #[test]
+    fn scopes_of_collections_and_actions() {
+        let scope = |m: &str, p: &str| required_action(m, &segs(p)).1;
+        assert_eq!(
+            scope("GET", "/subscriptions/s/resourcegroups"),
+            "/subscriptions/s"
+        );
+        assert_eq!(
+            scope(
+                "GET",
+                "/subscriptions/s/providers/Microsoft.Network/virtualNetworks"
+            ),
+            "/subscriptions/s"
+        );
+        assert_eq!(
+            scope(
+                "GET",
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks"
+            ),
+            "/subscriptions/s/resourceGroups/g"
+        );
+        assert_eq!(
+            scope("GET", "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets"),
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v"
+        );
+        assert_eq!(
+            scope("POST", "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/n/effectiveRouteTable"),
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/n"
+        );
+        assert_eq!(scope("GET", "/subscriptions/s"), "/subscriptions/s");
     }
 
     #[test]

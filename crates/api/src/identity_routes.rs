@@ -184,12 +184,15 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
         Some(Err(e)) => return http::error(&e),
         None => {}
     }
+    let mut filter = None;
     if let Some(who) = &caller {
-        if let Err(r) = g.authorize(&c, who) {
-            return r;
+        match g.authorize(&c, who) {
+            Ok(f) => filter = f,
+            Err(r) => return r,
         }
     }
-    g.app
+    let r = g
+        .app
         .handle(Req {
             method: c.method,
             path: c.path,
@@ -197,7 +200,11 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
             headers: c.headers,
             body: c.body,
         })
-        .await
+        .await;
+    match (filter, &caller) {
+        (Some((action, scope)), Some(who)) => g.filter_list(r, who, &action, &scope).await,
+        _ => r,
+    }
 }
 
 fn low_strs(c: &Call) -> Vec<&str> {
@@ -697,8 +704,12 @@ impl Gate {
 
     /// Role checks on a request bound for the ARM dispatcher.
     // The refusal is the response itself, sent once: boxing it would buy nothing.
+    ///
+    /// `Ok(Some((action, scope)))`: a list the caller may not read whole but has rights inside;
+    /// the answer is to be filtered to the items it may read (as ARM lists resource groups and
+    /// resources for principals with narrower roles).
     #[allow(clippy::result_large_err)]
-    fn authorize(&self, c: &Call, who: &Caller) -> Result<(), Response> {
+    fn authorize(&self, c: &Call, who: &Caller) -> Result<Option<(String, String)>, Response> {
         let l = low_strs(c);
         let p = &who.principal;
         if l.first() == Some(&"subscriptions") && l.len() >= 2 {
@@ -710,11 +721,14 @@ impl Gate {
                 Some(["providers", "microsoft.network", "locations", _])
             ) && self.id.dir.has_any_access(&p.object_id, &sub_scope)
             {
-                return Ok(());
+                return Ok(None);
             }
         }
         let (action, scope) = auth::required_action(c.method.as_str(), &c.segs);
         if !self.id.dir.allowed(&p.object_id, &action, &scope) {
+            if c.method == Method::GET && self.id.dir.has_access_below(&p.object_id, &scope) {
+                return Ok(Some((action, scope)));
+            }
             return Err(http::error(&authorization_failed(p, &action, &scope)));
         }
         // Peering: the principal must also be allowed to peer the remote virtual network.
@@ -754,7 +768,36 @@ impl Gate {
                 }
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// Keeps the items of a list answer that the caller may read; anything but a list is
+    /// refused, since the caller's rights lie below the requested scope.
+    async fn filter_list(&self, r: Response, who: &Caller, action: &str, scope: &str) -> Response {
+        let refused = || http::error(&authorization_failed(&who.principal, action, scope));
+        if r.status() != axum::http::StatusCode::OK {
+            return if r.status().is_success() {
+                refused()
+            } else {
+                r
+            };
+        }
+        let Ok(bytes) = axum::body::to_bytes(r.into_body(), usize::MAX).await else {
+            return refused();
+        };
+        let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+            return refused();
+        };
+        let Some(items) = v.get_mut("value").and_then(Value::as_array_mut) else {
+            return refused();
+        };
+        let oid = &who.principal.object_id;
+        items.retain(|it| {
+            it["id"]
+                .as_str()
+                .is_some_and(|id| self.id.dir.allowed(oid, action, id))
+        });
+        json_response(200, &v, &[])
     }
 
     fn check(&self, who: Option<&Caller>, action: &str, scope: &str) -> Result<(), ArmError> {
