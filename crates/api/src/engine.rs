@@ -30,7 +30,8 @@ pub struct Operation {
 
 impl Operation {
     pub fn to_json(&self) -> Value {
-        let mut v = json!({"id": self.id, "name": self.id, "status": self.status, "startTime": self.start});
+        let mut v =
+            json!({"id": self.id, "name": self.id, "status": self.status, "startTime": self.start});
         if let Some(e) = &self.end {
             v["endTime"] = json!(e);
         }
@@ -51,7 +52,10 @@ impl Operation {
             status: v["status"].as_str()?.to_string(),
             resource_key: v["resource"].as_str().map(String::from),
             error: v.get("error").and_then(|e| {
-                Some(ArmError::bad(e.get("code")?.as_str()?, e.get("message")?.as_str()?.to_string()))
+                Some(ArmError::bad(
+                    e.get("code")?.as_str()?,
+                    e.get("message")?.as_str()?.to_string(),
+                ))
             }),
             start: v["start"].as_str().unwrap_or("").to_string(),
             end: v["end"].as_str().map(String::from),
@@ -106,17 +110,29 @@ pub fn random_u128() -> u128 {
     // Fallback: hash of time and a counter (never reached on Linux).
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
     ((h.finish() as u128) << 64) | h.finish() as u128
 }
 
 fn store_err(e: impl std::fmt::Display) -> ArmError {
-    ArmError::new(500, "InternalServerError", format!("The store failed to commit the change: {e}"))
+    ArmError::new(
+        500,
+        "InternalServerError",
+        format!("The store failed to commit the change: {e}"),
+    )
 }
 
 impl Engine {
     /// Loads the whole desired state from the store.
-    pub fn open(store: Arc<dyn Store>, config: Config) -> Result<Engine, Box<dyn std::error::Error + Send + Sync>> {
+    pub fn open(
+        store: Arc<dyn Store>,
+        config: Config,
+    ) -> Result<Engine, Box<dyn std::error::Error + Send + Sync>> {
         let (_, docs) = store.range(RES)?;
         let mut state = State::new();
         let changes: Vec<Change> = docs
@@ -169,13 +185,24 @@ impl Engine {
         let mut store_ops: Vec<Op> = changes
             .iter()
             .map(|(k, v)| match v {
-                Some(v) => Op::Put { key: format!("{RES}{k}"), value: v.to_string() },
-                None => Op::Delete { key: format!("{RES}{k}") },
+                Some(v) => Op::Put {
+                    key: format!("{RES}{k}"),
+                    value: v.to_string(),
+                },
+                None => Op::Delete {
+                    key: format!("{RES}{k}"),
+                },
             })
             .collect();
-        store_ops.extend(ops.iter().map(|o| Op::Put { key: format!("{OPS}{}", o.id), value: o.to_store() }));
+        store_ops.extend(ops.iter().map(|o| Op::Put {
+            key: format!("{OPS}{}", o.id),
+            value: o.to_store(),
+        }));
         self.store.commit(&store_ops).map_err(store_err)?;
-        self.state.write().unwrap_or_else(|e| e.into_inner()).apply(&changes);
+        self.state
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(&changes);
         let mut m = self.ops.write().unwrap_or_else(|e| e.into_inner());
         for o in ops {
             m.insert(o.id.clone(), o.clone());
@@ -184,12 +211,21 @@ impl Engine {
     }
 
     pub fn operation(&self, id: &str) -> Option<Operation> {
-        self.ops.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+        self.ops
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
     }
 
     /// Records the end of an operation (durably).
     pub fn finish_operation(&self, mut op: Operation, error: Option<ArmError>) -> ArmResult<()> {
-        op.status = if error.is_some() { "Failed" } else { "Succeeded" }.into();
+        op.status = if error.is_some() {
+            "Failed"
+        } else {
+            "Succeeded"
+        }
+        .into();
         op.error = error;
         op.end = Some(now_rfc3339());
         self.write(&[op], |_, _| Ok(()))

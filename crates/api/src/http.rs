@@ -15,9 +15,15 @@ pub fn json_response(status: u16, body: &Value, headers: &[(String, String)]) ->
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     for (k, v) in headers {
-        if let (Ok(k), Ok(v)) = (axum::http::HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::try_from(k.as_str()),
+            HeaderValue::from_str(v),
+        ) {
             h.insert(k, v);
         }
     }
@@ -25,9 +31,14 @@ pub fn json_response(status: u16, body: &Value, headers: &[(String, String)]) ->
 }
 
 pub fn empty(status: u16, headers: &[(String, String)]) -> Response {
-    let mut r = StatusCode::from_u16(status).unwrap_or(StatusCode::OK).into_response();
+    let mut r = StatusCode::from_u16(status)
+        .unwrap_or(StatusCode::OK)
+        .into_response();
     for (k, v) in headers {
-        if let (Ok(k), Ok(v)) = (axum::http::HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::try_from(k.as_str()),
+            HeaderValue::from_str(v),
+        ) {
             r.headers_mut().insert(k, v);
         }
     }
@@ -36,7 +47,8 @@ pub fn empty(status: u16, headers: &[(String, String)]) -> Response {
 
 pub fn error(e: &ArmError) -> Response {
     let mut r = json_response(e.status, &e.to_json(), &[]);
-    r.headers_mut().insert("x-ms-failure-cause", HeaderValue::from_static("gateway"));
+    r.headers_mut()
+        .insert("x-ms-failure-cause", HeaderValue::from_static("gateway"));
     r
 }
 
@@ -57,7 +69,9 @@ pub fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match h {
                     Some(v) => {
                         out.push(v);
@@ -85,7 +99,13 @@ pub fn check_api_version(q: &HashMap<String, String>) -> Result<String, ArmError
     };
     let date = v.strip_suffix("-preview").unwrap_or(v);
     let ok = date.len() == 10
-        && date.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() })
+        && date.chars().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
         && ("2015-01-01"..="2026-12-31").contains(&date);
     if !ok {
         return Err(ArmError::bad(
@@ -102,16 +122,23 @@ pub fn parse_body(bytes: &[u8], empty_ok: bool) -> Result<Value, ArmError> {
         if empty_ok {
             return Ok(Value::Object(Default::default()));
         }
-        return Err(ArmError::invalid_format("The request content was invalid and could not be deserialized: the body is empty."));
+        return Err(ArmError::invalid_format(
+            "The request content was invalid and could not be deserialized: the body is empty.",
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        ArmError::invalid_format(format!("The request content was invalid and could not be deserialized: {e}."))
+        ArmError::invalid_format(format!(
+            "The request content was invalid and could not be deserialized: {e}."
+        ))
     })
 }
 
 /// The scheme and authority clients reached us by, for the URLs we hand back.
 pub fn base_url(headers: &HeaderMap, scheme: &str) -> String {
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     format!("{scheme}://{host}")
 }
 
@@ -124,8 +151,14 @@ mod tests {
         let q = |v: &str| parse_query(Some(&format!("api-version={v}")));
         assert!(check_api_version(&q("2025-07-01")).is_ok());
         assert!(check_api_version(&q("2024-01-01-preview")).is_ok());
-        assert_eq!(check_api_version(&q("banana")).unwrap_err().code, "InvalidApiVersionParameter");
-        assert_eq!(check_api_version(&parse_query(None)).unwrap_err().code, "MissingApiVersionParameter");
+        assert_eq!(
+            check_api_version(&q("banana")).unwrap_err().code,
+            "InvalidApiVersionParameter"
+        );
+        assert_eq!(
+            check_api_version(&parse_query(None)).unwrap_err().code,
+            "MissingApiVersionParameter"
+        );
     }
 
     #[test]

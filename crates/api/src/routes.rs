@@ -56,7 +56,10 @@ pub struct Req {
 
 /// Kinds that provision asynchronously.
 fn is_async(kind: Kind) -> bool {
-    matches!(kind, Kind::VirtualNetworkGateway | Kind::LocalNetworkGateway | Kind::Connection)
+    matches!(
+        kind,
+        Kind::VirtualNetworkGateway | Kind::LocalNetworkGateway | Kind::Connection
+    )
 }
 
 impl App {
@@ -92,7 +95,10 @@ impl App {
             ["subscriptions"] if m == Method::GET => Ok(self.list_subscriptions()),
             ["subscriptions", _] if m == Method::GET => self.get_subscription(&segs[1]),
             ["subscriptions", _, "resourcegroups"] if m == Method::GET => {
-                let prefix = format!("/subscriptions/{}/resourcegroups/", segs[1].to_ascii_lowercase());
+                let prefix = format!(
+                    "/subscriptions/{}/resourcegroups/",
+                    segs[1].to_ascii_lowercase()
+                );
                 let items = self.engine.read(|st| {
                     st.scan(&prefix)
                         .filter(|(k, _)| k[prefix.len()..].find('/').is_none())
@@ -105,20 +111,42 @@ impl App {
                 let id = ResourceId::group(&segs[1], &segs[3]);
                 self.resource(req, &id, &api).await
             }
-            ["subscriptions", _, "providers", "microsoft.network", "locations", _, "operations", _] if m == Method::GET => {
-                let op = self.engine.operation(&segs[7]).ok_or_else(|| op_not_found(&segs[7]))?;
+            ["subscriptions", _, "providers", "microsoft.network", "locations", _, "operations", _]
+                if m == Method::GET =>
+            {
+                let op = self
+                    .engine
+                    .operation(&segs[7])
+                    .ok_or_else(|| op_not_found(&segs[7]))?;
                 let mut h = vec![];
                 if op.status == "InProgress" {
                     h.push(("Retry-After".into(), "1".into()));
                 }
                 Ok(json_response(200, &op.to_json(), &h))
             }
-            ["subscriptions", _, "providers", "microsoft.network", "locations", _, "operationresults", _] if m == Method::GET => {
-                let op = self.engine.operation(&segs[7]).ok_or_else(|| op_not_found(&segs[7]))?;
+            ["subscriptions", _, "providers", "microsoft.network", "locations", _, "operationresults", _]
+                if m == Method::GET =>
+            {
+                let op = self
+                    .engine
+                    .operation(&segs[7])
+                    .ok_or_else(|| op_not_found(&segs[7]))?;
                 match op.status.as_str() {
-                    "InProgress" => Ok(empty(202, &[("Retry-After".into(), "1".into()), ("Location".into(), self.url(req, &req.path, &api))])),
-                    "Failed" => Err(op.error.unwrap_or_else(|| ArmError::new(500, "InternalServerError", "The operation failed."))),
-                    _ => match op.resource_key.as_deref().and_then(|k| self.engine.read(|st| render::get(st, k))) {
+                    "InProgress" => Ok(empty(
+                        202,
+                        &[
+                            ("Retry-After".into(), "1".into()),
+                            ("Location".into(), self.url(req, &req.path, &api)),
+                        ],
+                    )),
+                    "Failed" => Err(op.error.unwrap_or_else(|| {
+                        ArmError::new(500, "InternalServerError", "The operation failed.")
+                    })),
+                    _ => match op
+                        .resource_key
+                        .as_deref()
+                        .and_then(|k| self.engine.read(|st| render::get(st, k)))
+                    {
                         Some(b) => Ok(json_response(200, &b, &[])),
                         None => Ok(empty(204, &[])),
                     },
@@ -131,7 +159,9 @@ impl App {
                 let items = self.engine.read(|st| render::list(st, &prefix, kind));
                 Ok(self.page(req, items))
             }
-            ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.network", t] if m == Method::GET => {
+            ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.network", t]
+                if m == Method::GET =>
+            {
                 let kind = Kind::top_level(t).ok_or_else(|| unknown_type(t, &api))?;
                 self.require_group(&segs[1], &segs[3])?;
                 let prefix = group_prefix(&segs[1], &segs[3]);
@@ -149,7 +179,8 @@ impl App {
                 match Kind::child(kind, c) {
                     Some(ck) if m == Method::GET => {
                         self.require_existing(&parent)?;
-                        let prefix = format!("{}/{}/", parent.key(), ck.segment().to_ascii_lowercase());
+                        let prefix =
+                            format!("{}/{}/", parent.key(), ck.segment().to_ascii_lowercase());
                         let items = self.engine.read(|st| render::list(st, &prefix, ck));
                         Ok(self.page(req, items))
                     }
@@ -157,7 +188,8 @@ impl App {
                     None => self.action(req, &parent, c, None, &api).await,
                 }
             }
-            ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.network", t, _, c, _] => {
+            ["subscriptions", _, "resourcegroups", _, "providers", "microsoft.network", t, _, c, _] =>
+            {
                 let kind = Kind::top_level(t).ok_or_else(|| unknown_type(t, &api))?;
                 let parent = ResourceId::top(&segs[1], &segs[3], kind, &segs[7]);
                 match Kind::child(kind, c) {
@@ -165,7 +197,7 @@ impl App {
                         let id = ResourceId::child_of(&parent, ck, &segs[9]);
                         self.resource(req, &id, &api).await
                     }
-                    None => self.action(req, &parent, c, Some(&l[9]), &api).await,
+                    None => self.action(req, &parent, c, Some(l[9]), &api).await,
                 }
             }
             _ => Err(not_found_route(&req.path)),
@@ -178,8 +210,18 @@ impl App {
                 .scan("/subscriptions/")
                 .filter_map(|(k, d)| {
                     let rest = &k["/subscriptions/".len()..];
-                    (rest.ends_with("") && rest.split('/').count() == 3 && rest.split('/').nth(1) == Some("resourcegroups"))
-                        .then(|| d["id"].as_str().unwrap_or("").split('/').nth(2).unwrap_or("").to_string())
+                    (rest.ends_with("")
+                        && rest.split('/').count() == 3
+                        && rest.split('/').nth(1) == Some("resourcegroups"))
+                    .then(|| {
+                        d["id"]
+                            .as_str()
+                            .unwrap_or("")
+                            .split('/')
+                            .nth(2)
+                            .unwrap_or("")
+                            .to_string()
+                    })
                 })
                 .collect();
             out.dedup();
@@ -216,10 +258,17 @@ impl App {
 
     /// A page of a list, with `nextLink` when more remain (`$skiptoken` = offset).
     fn page(&self, req: &Req, items: Vec<Value>) -> Response {
-        let start: usize = req.query.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let start: usize = req
+            .query
+            .get("$skiptoken")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let size = self.opts.page_size.max(1);
         let end = (start + size).min(items.len());
-        let value: Vec<Value> = items.get(start.min(items.len())..end).unwrap_or(&[]).to_vec();
+        let value: Vec<Value> = items
+            .get(start.min(items.len())..end)
+            .unwrap_or(&[])
+            .to_vec();
         let mut body = json!({"value": value});
         if end < items.len() {
             let mut q: Vec<String> = req
@@ -230,26 +279,56 @@ impl App {
                 .collect();
             q.sort();
             q.push(format!("$skiptoken={end}"));
-            body["nextLink"] = json!(format!("{}{}?{}", http::base_url(&req.headers, &self.opts.scheme), req.path, q.join("&")));
+            body["nextLink"] = json!(format!(
+                "{}{}?{}",
+                http::base_url(&req.headers, &self.opts.scheme),
+                req.path,
+                q.join("&")
+            ));
         }
         json_response(200, &body, &[])
     }
 
     fn url(&self, req: &Req, path: &str, api: &str) -> String {
-        format!("{}{}?api-version={api}", http::base_url(&req.headers, &self.opts.scheme), path)
+        format!(
+            "{}{}?api-version={api}",
+            http::base_url(&req.headers, &self.opts.scheme),
+            path
+        )
     }
 
-    fn op_urls(&self, req: &Req, id: &ResourceId, op: &str, api: &str, location: &str) -> Vec<(String, String)> {
-        let base = format!("/subscriptions/{}/providers/Microsoft.Network/locations/{location}", id.subscription);
+    fn op_urls(
+        &self,
+        req: &Req,
+        id: &ResourceId,
+        op: &str,
+        api: &str,
+        location: &str,
+    ) -> Vec<(String, String)> {
+        let base = format!(
+            "/subscriptions/{}/providers/Microsoft.Network/locations/{location}",
+            id.subscription
+        );
         vec![
-            ("Azure-AsyncOperation".into(), self.url(req, &format!("{base}/operations/{op}"), api)),
-            ("Location".into(), self.url(req, &format!("{base}/operationResults/{op}"), api)),
+            (
+                "Azure-AsyncOperation".into(),
+                self.url(req, &format!("{base}/operations/{op}"), api),
+            ),
+            (
+                "Location".into(),
+                self.url(req, &format!("{base}/operationResults/{op}"), api),
+            ),
             ("Retry-After".into(), "1".into()),
         ]
     }
 
     /// GET, PUT, DELETE, PATCH (and HEAD for groups) on one resource.
-    async fn resource(self: &Arc<Self>, req: &Req, id: &ResourceId, api: &str) -> ArmResult<Response> {
+    async fn resource(
+        self: &Arc<Self>,
+        req: &Req,
+        id: &ResourceId,
+        api: &str,
+    ) -> ArmResult<Response> {
         let m = &req.method;
         if *m == Method::GET || *m == Method::HEAD {
             let k = id.key();
@@ -263,7 +342,10 @@ impl App {
                     })?;
                 }
             }
-            let body = self.engine.read(|st| render::get(st, &k)).ok_or_else(|| ops::not_found(id))?;
+            let body = self
+                .engine
+                .read(|st| render::get(st, &k))
+                .ok_or_else(|| ops::not_found(id))?;
             if *m == Method::HEAD {
                 return Ok(empty(204, &[]));
             }
@@ -272,7 +354,10 @@ impl App {
         if *m == Method::PUT {
             let body = http::parse_body(&req.body, false)?;
             let opts = PutOptions {
-                sync_remote_address_space: req.query.get("syncremoteaddressspace").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                sync_remote_address_space: req
+                    .query
+                    .get("syncremoteaddressspace")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             };
             let key = id.key();
             let precond = Preconditions::from(&req.headers);
@@ -300,23 +385,36 @@ impl App {
             .await
             .map_err(internal)??;
             if id.kind == Kind::ResourceGroup {
-                let b = self.engine.read(|st| st.get(&key).cloned()).unwrap_or(Value::Null);
+                let b = self
+                    .engine
+                    .read(|st| st.get(&key).cloned())
+                    .unwrap_or(Value::Null);
                 return Ok(json_response(if created { 201 } else { 200 }, &b, &[]));
             }
-            let body = self.engine.read(|st| render::get(st, &key)).unwrap_or(Value::Null);
+            let body = self
+                .engine
+                .read(|st| render::get(st, &key))
+                .unwrap_or(Value::Null);
             let mut headers = vec![];
             if asynchronous {
                 let loc = body["location"].as_str().unwrap_or("local").to_string();
                 headers = self.op_urls(req, id, &op_id, api, &loc);
                 self.spawn_finisher(key.clone(), op_id);
             }
-            return Ok(json_response(if created { 201 } else { 200 }, &body, &headers));
+            return Ok(json_response(
+                if created { 201 } else { 200 },
+                &body,
+                &headers,
+            ));
         }
         if *m == Method::DELETE {
             let precond = Preconditions::from(&req.headers);
             let engine = self.engine.clone();
             let id2 = id.clone();
-            let loc = self.engine.read(|st| st.get(&id.key()).and_then(|d| d["location"].as_str().map(String::from)));
+            let loc = self.engine.read(|st| {
+                st.get(&id.key())
+                    .and_then(|d| d["location"].as_str().map(String::from))
+            });
             let op_id = uuid::Uuid::new_v4().to_string();
             let asynchronous = is_async(id.kind) || id.kind == Kind::ResourceGroup;
             let records = if asynchronous && loc.is_some() {
@@ -367,7 +465,13 @@ impl App {
             let key = id.key();
             let body = self
                 .engine
-                .read(|st| if id.kind == Kind::ResourceGroup { st.get(&key).cloned() } else { render::get(st, &key) })
+                .read(|st| {
+                    if id.kind == Kind::ResourceGroup {
+                        st.get(&key).cloned()
+                    } else {
+                        render::get(st, &key)
+                    }
+                })
                 .unwrap_or(Value::Null);
             return Ok(json_response(200, &body, &[]));
         }
@@ -398,7 +502,14 @@ impl App {
     }
 
     /// POST/GET actions on a resource (`effectiveRouteTable`, `sharedkey`, `nextHop`, …).
-    async fn action(self: &Arc<Self>, req: &Req, parent: &ResourceId, action: &str, sub: Option<&str>, api: &str) -> ArmResult<Response> {
+    async fn action(
+        self: &Arc<Self>,
+        req: &Req,
+        parent: &ResourceId,
+        action: &str,
+        sub: Option<&str>,
+        api: &str,
+    ) -> ArmResult<Response> {
         let m = req.method.clone();
         let kind = parent.kind;
         let act = action.to_ascii_lowercase();
@@ -417,7 +528,12 @@ impl App {
             }
             (Kind::VirtualNetwork, "checkipaddressavailability", None, &Method::GET) => {
                 let vnet = self.require_existing(parent)?;
-                let ip = req.query.get("ipaddress").ok_or_else(|| ArmError::bad("MissingParameter", "The ipAddress query parameter is required."))?;
+                let ip = req.query.get("ipaddress").ok_or_else(|| {
+                    ArmError::bad(
+                        "MissingParameter",
+                        "The ipAddress query parameter is required.",
+                    )
+                })?;
                 self.check_ip(&vnet, parent, ip)
             }
             (Kind::VirtualNetwork, "usages", None, &Method::GET) => {
@@ -427,7 +543,9 @@ impl App {
             (Kind::Connection, "sharedkey", None, &Method::GET) => {
                 self.require_group(&parent.subscription, &parent.resource_group)?;
                 let k = parent.key();
-                let st_key = self.engine.read(|st| ops::shared_key(&model::Tx::new(st), parent));
+                let st_key = self
+                    .engine
+                    .read(|st| ops::shared_key(&model::Tx::new(st), parent));
                 let _ = k;
                 Ok(json_response(200, &st_key?, &[]))
             }
@@ -436,9 +554,11 @@ impl App {
                 let body = http::parse_body(&req.body, false)?;
                 let engine = self.engine.clone();
                 let id2 = parent.clone();
-                let v = tokio::task::spawn_blocking(move || engine.write(&[], |tx, ctx| ops::set_shared_key(tx, ctx, &id2, &body)))
-                    .await
-                    .map_err(internal)??;
+                let v = tokio::task::spawn_blocking(move || {
+                    engine.write(&[], |tx, ctx| ops::set_shared_key(tx, ctx, &id2, &body))
+                })
+                .await
+                .map_err(internal)??;
                 Ok(json_response(200, &v, &[]))
             }
             (Kind::Connection, "sharedkey", Some("reset"), &Method::POST) => {
@@ -446,18 +566,29 @@ impl App {
                 let body = http::parse_body(&req.body, false)?;
                 let engine = self.engine.clone();
                 let id2 = parent.clone();
-                let v = tokio::task::spawn_blocking(move || engine.write(&[], |tx, ctx| ops::reset_shared_key(tx, ctx, &id2, &body)))
-                    .await
-                    .map_err(internal)??;
+                let v = tokio::task::spawn_blocking(move || {
+                    engine.write(&[], |tx, ctx| ops::reset_shared_key(tx, ctx, &id2, &body))
+                })
+                .await
+                .map_err(internal)??;
                 Ok(json_response(200, &v, &[]))
             }
             (Kind::Connection, "resetconnection", None, &Method::POST) => {
                 let d = self.require_existing(parent)?;
                 let loc = d["location"].as_str().unwrap_or("local").to_string();
                 let op = uuid::Uuid::new_v4().to_string();
-                let rec = Operation { id: op.clone(), status: "Succeeded".into(), resource_key: None, error: None, start: now_rfc3339(), end: Some(now_rfc3339()) };
+                let rec = Operation {
+                    id: op.clone(),
+                    status: "Succeeded".into(),
+                    resource_key: None,
+                    error: None,
+                    start: now_rfc3339(),
+                    end: Some(now_rfc3339()),
+                };
                 let engine = self.engine.clone();
-                tokio::task::spawn_blocking(move || engine.write(&[rec], |_, _| Ok(()))).await.map_err(internal)??;
+                tokio::task::spawn_blocking(move || engine.write(&[rec], |_, _| Ok(())))
+                    .await
+                    .map_err(internal)??;
                 Ok(empty(202, &self.op_urls(req, parent, &op, api, &loc)))
             }
             (Kind::Connection, "getikesas", None, &Method::POST) => {
@@ -470,7 +601,12 @@ impl App {
                 let gk = parent.key();
                 let items = self.engine.read(|st| {
                     st.referrers(&gk)
-                        .filter_map(|k| st.get(k).and_then(doc::doc_id).filter(|r| r.kind == Kind::Connection).and_then(|r| render::get(st, &r.key())))
+                        .filter_map(|k| {
+                            st.get(k)
+                                .and_then(doc::doc_id)
+                                .filter(|r| r.kind == Kind::Connection)
+                                .and_then(|r| render::get(st, &r.key()))
+                        })
                         .collect::<Vec<_>>()
                 });
                 Ok(self.page(req, items))
@@ -479,9 +615,18 @@ impl App {
                 let d = self.require_existing(parent)?;
                 let loc = d["location"].as_str().unwrap_or("local").to_string();
                 let op = uuid::Uuid::new_v4().to_string();
-                let rec = Operation { id: op.clone(), status: "Succeeded".into(), resource_key: Some(parent.key()), error: None, start: now_rfc3339(), end: Some(now_rfc3339()) };
+                let rec = Operation {
+                    id: op.clone(),
+                    status: "Succeeded".into(),
+                    resource_key: Some(parent.key()),
+                    error: None,
+                    start: now_rfc3339(),
+                    end: Some(now_rfc3339()),
+                };
                 let engine = self.engine.clone();
-                tokio::task::spawn_blocking(move || engine.write(&[rec], |_, _| Ok(()))).await.map_err(internal)??;
+                tokio::task::spawn_blocking(move || engine.write(&[rec], |_, _| Ok(())))
+                    .await
+                    .map_err(internal)??;
                 Ok(empty(202, &self.op_urls(req, parent, &op, api, &loc)))
             }
             (Kind::VirtualNetworkGateway, "getvpnclientconnectionhealth", None, &Method::POST) => {
@@ -489,7 +634,12 @@ impl App {
                 // Point-to-site clients appear here once the gateway data plane serves them.
                 Ok(json_response(200, &json!({"value": []}), &[]))
             }
-            (Kind::VirtualNetworkGateway, "getlearnedroutes" | "getadvertisedroutes" | "getbgppeerstatus", None, &Method::POST) => {
+            (
+                Kind::VirtualNetworkGateway,
+                "getlearnedroutes" | "getadvertisedroutes" | "getbgppeerstatus",
+                None,
+                &Method::POST,
+            ) => {
                 let gw = self.require_existing(parent)?;
                 let v = self.engine.read(|st| gateway_routes(st, &gw, &act));
                 Ok(json_response(200, &json!({"value": v}), &[]))
@@ -501,15 +651,30 @@ impl App {
     fn next_hop(&self, body: &Value) -> ArmResult<Response> {
         let nic_ref = doc::get_str(body, "targetNicResourceId")
             .or_else(|| doc::get_str(body, "targetResourceId"))
-            .ok_or_else(|| ArmError::bad("InvalidRequestFormat", "targetNicResourceId (or a NIC targetResourceId) is required."))?;
+            .ok_or_else(|| {
+                ArmError::bad(
+                    "InvalidRequestFormat",
+                    "targetNicResourceId (or a NIC targetResourceId) is required.",
+                )
+            })?;
         let nic = ResourceId::parse(nic_ref)
             .ok()
             .filter(|r| r.kind == Kind::NetworkInterface)
-            .ok_or_else(|| ArmError::bad("InvalidResourceReference", format!("{nic_ref} is not a network interface id.")))?;
+            .ok_or_else(|| {
+                ArmError::bad(
+                    "InvalidResourceReference",
+                    format!("{nic_ref} is not a network interface id."),
+                )
+            })?;
         let parse_ip = |f: &str| -> ArmResult<std::net::IpAddr> {
             doc::get_str(body, f)
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| ArmError::bad("InvalidRequestFormat", format!("{f} must be a valid IP address.")))
+                .ok_or_else(|| {
+                    ArmError::bad(
+                        "InvalidRequestFormat",
+                        format!("{f} must be a valid IP address."),
+                    )
+                })
         };
         let src = parse_ip("sourceIPAddress")?;
         let dst = parse_ip("destinationIPAddress")?;
@@ -521,9 +686,17 @@ impl App {
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .any(|c| doc::get_str(doc::props(c), "privateIPAddress") == Some(src.to_string().as_str()));
+                .any(|c| {
+                    doc::get_str(doc::props(c), "privateIPAddress")
+                        == Some(src.to_string().as_str())
+                });
             if !mine {
-                return Err(ArmError::bad("InvalidSourceIpAddress", format!("Source IP address {src} is not an address of network interface {nic_ref}.")));
+                return Err(ArmError::bad(
+                    "InvalidSourceIpAddress",
+                    format!(
+                        "Source IP address {src} is not an address of network interface {nic_ref}."
+                    ),
+                ));
             }
             eff::next_hop(st, &key, dst)
         })?;
@@ -531,17 +704,29 @@ impl App {
     }
 
     fn check_ip(&self, _vnet: &Value, parent: &ResourceId, ip: &str) -> ArmResult<Response> {
-        let a: std::net::IpAddr = ip.parse().map_err(|_| ArmError::bad("InvalidPrivateIPAddress", format!("{ip} is not a valid IP address.")))?;
+        let a: std::net::IpAddr = ip.parse().map_err(|_| {
+            ArmError::bad(
+                "InvalidPrivateIPAddress",
+                format!("{ip} is not a valid IP address."),
+            )
+        })?;
         let vk = parent.key();
         let body = self.engine.read(|st| {
             let tx = model::Tx::new(st);
-            let subnet = tx.scan(&format!("{vk}/subnets/")).into_iter().find(|(_, s)| doc::subnet_prefixes(s).iter().any(|p| p.contains(&a)));
+            let subnet = tx
+                .scan(&format!("{vk}/subnets/"))
+                .into_iter()
+                .find(|(_, s)| doc::subnet_prefixes(s).iter().any(|p| p.contains(&a)));
             let Some((sk, s)) = subnet else {
                 return json!({"available": false, "availableIPAddresses": []});
             };
             let prefixes = doc::subnet_prefixes(&s);
             let taken = ops::taken_addresses(&tx, &sk, None);
-            let p = prefixes.iter().find(|p| p.contains(&a)).copied().expect("found above");
+            let p = prefixes
+                .iter()
+                .find(|p| p.contains(&a))
+                .copied()
+                .expect("found above");
             let available = !taken.contains(&a) && !model::cidr::is_reserved(&p, a);
             let mut free = vec![];
             let mut n = model::cidr::to_u128(a) + 1;
@@ -567,7 +752,11 @@ impl App {
                     let used = ops::taken_addresses(&tx, &k, None).len() as f64;
                     let limit: f64 = doc::subnet_prefixes(&s)
                         .iter()
-                        .map(|p| (model::cidr::last_usable(p).saturating_sub(model::cidr::first_usable(p)) + 1) as f64)
+                        .map(|p| {
+                            (model::cidr::last_usable(p)
+                                .saturating_sub(model::cidr::first_usable(p))
+                                + 1) as f64
+                        })
                         .sum();
                     let gw = doc::name(&s) == "GatewaySubnet";
                     json!({
@@ -638,12 +827,28 @@ struct Preconditions {
 
 impl Preconditions {
     fn from(h: &HeaderMap) -> Self {
-        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string());
-        Preconditions { if_match: get("if-match"), if_none_match: get("if-none-match") }
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.trim().to_string())
+        };
+        Preconditions {
+            if_match: get("if-match"),
+            if_none_match: get("if-none-match"),
+        }
     }
     fn check(&self, current: Option<&Value>, id: &ResourceId) -> ArmResult<()> {
         let etag = current.and_then(|d| doc::get_str(d, "etag"));
-        let failed = || ArmError::new(412, "PreconditionFailed", format!("The condition specified using HTTP conditional header(s) is not met for {}.", id.to_id()));
+        let failed = || {
+            ArmError::new(
+                412,
+                "PreconditionFailed",
+                format!(
+                    "The condition specified using HTTP conditional header(s) is not met for {}.",
+                    id.to_id()
+                ),
+            )
+        };
         if let Some(m) = &self.if_match {
             let ok = match (m.as_str(), etag) {
                 ("*", _) => current.is_some(),
@@ -673,7 +878,11 @@ fn internal(e: impl std::fmt::Display) -> ArmError {
 }
 
 fn not_found_route(path: &str) -> ArmError {
-    ArmError::new(404, "NotFound", format!("No route matches '{path}'. See /openapi.json for the operations vnet serves."))
+    ArmError::new(
+        404,
+        "NotFound",
+        format!("No route matches '{path}'. See /openapi.json for the operations vnet serves."),
+    )
 }
 
 fn unknown_type(t: &str, api: &str) -> ArmError {
@@ -685,9 +894,17 @@ fn unknown_type(t: &str, api: &str) -> ArmError {
 }
 
 fn op_not_found(id: &str) -> ArmError {
-    ArmError::new(404, "OperationNotFound", format!("Operation {id} was not found."))
+    ArmError::new(
+        404,
+        "OperationNotFound",
+        format!("Operation {id} was not found."),
+    )
 }
 
 fn method_not_allowed(m: &Method) -> ArmError {
-    ArmError::new(405, "MethodNotAllowed", format!("The HTTP method '{m}' is not supported for this resource."))
+    ArmError::new(
+        405,
+        "MethodNotAllowed",
+        format!("The HTTP method '{m}' is not supported for this resource."),
+    )
 }
