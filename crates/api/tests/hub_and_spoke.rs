@@ -277,6 +277,14 @@ fn overlap_refusals() {
         msg.contains("already peered with the second virtual network"),
         "{msg}"
     );
+    // The other direction: a's link to d is refused too, since a already peers with c, which
+    // d overlaps (a could not route 10.2.128.0/17 to two peers).
+    let msg = s.refused(
+        s.peer("rg", "a", "d", json!({})),
+        400,
+        "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet",
+    );
+    assert!(msg.contains("virtualNetworks/d and"), "{msg}");
     // One peering per remote VNet.
     let r = s.put(
         &net("rg", "virtualNetworks/a/virtualNetworkPeerings/second"),

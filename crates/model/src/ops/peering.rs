@@ -136,24 +136,40 @@ pub fn put(
             ),
         ));
     }
-    for (_, l) in tx.scan(&format!("{remote_key}/virtualnetworkpeerings/")) {
-        let Some(ck) = doc::ref_key(props(&l), "remoteVirtualNetwork") else {
-            continue;
-        };
-        if ck == local_key || state_of(&l) == DISCONNECTED {
-            continue;
-        }
-        let Some(c) = tx.get(&ck) else { continue };
-        let ov = cidr::overlapping(&local_space, &doc::vnet_space(c));
-        if !ov.is_empty() {
-            return Err(overlap_err(
-                "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet",
-                format!(
-                    "Cannot create or update peering {link_id}. Virtual networks {local_id} and {remote_id} cannot be peered because address space of the first virtual network overlaps with address space of virtual network {} already peered with the second virtual network. Overlapping address prefixes: {}. For more information please refer to https://aka.ms/VnetPeeringInfo",
-                    doc::id_str(c),
-                    ov.join(", ")
-                ),
-            ));
+    // Both directions: the local space against VNets already peered with the remote (Azure's
+    // documented check), and the remote space against VNets already peered with the local one
+    // (otherwise the local VNet would route one prefix to two peers). The message keeps
+    // Azure's wording with "first" being the VNet that overlaps.
+    let checks = [
+        (&remote_key, &local_key, &local_space, &local_id, &remote_id),
+        (
+            &local_key,
+            &remote_key,
+            &remote_space,
+            &remote_id,
+            &local_id,
+        ),
+    ];
+    for (peered_with, other, space, first, second) in checks {
+        for (_, l) in tx.scan(&format!("{peered_with}/virtualnetworkpeerings/")) {
+            let Some(ck) = doc::ref_key(props(&l), "remoteVirtualNetwork") else {
+                continue;
+            };
+            if &ck == other || state_of(&l) == DISCONNECTED {
+                continue;
+            }
+            let Some(c) = tx.get(&ck) else { continue };
+            let ov = cidr::overlapping(space, &doc::vnet_space(c));
+            if !ov.is_empty() {
+                return Err(overlap_err(
+                    "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet",
+                    format!(
+                        "Cannot create or update peering {link_id}. Virtual networks {first} and {second} cannot be peered because address space of the first virtual network overlaps with address space of virtual network {} already peered with the second virtual network. Overlapping address prefixes: {}. For more information please refer to https://aka.ms/VnetPeeringInfo",
+                        doc::id_str(c),
+                        ov.join(", ")
+                    ),
+                ));
+            }
         }
     }
 
