@@ -29,6 +29,20 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// An operation that is already over (deletes and resets that finish synchronously but
+    /// answer with polling URLs).
+    pub fn completed(resource_key: Option<String>) -> Operation {
+        let now = now_rfc3339();
+        Operation {
+            id: uuid::Uuid::new_v4().to_string(),
+            status: "Succeeded".into(),
+            resource_key,
+            error: None,
+            start: now.clone(),
+            end: Some(now),
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         let mut v =
             json!({"id": self.id, "name": self.id, "status": self.status, "startTime": self.start});

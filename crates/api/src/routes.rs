@@ -415,17 +415,11 @@ impl App {
                 st.get(&id.key())
                     .and_then(|d| d["location"].as_str().map(String::from))
             });
-            let op_id = uuid::Uuid::new_v4().to_string();
             let asynchronous = is_async(id.kind) || id.kind == Kind::ResourceGroup;
+            let done = Operation::completed(None);
+            let op_id = done.id.clone();
             let records = if asynchronous && loc.is_some() {
-                vec![Operation {
-                    id: op_id.clone(),
-                    status: "Succeeded".into(),
-                    resource_key: None,
-                    error: None,
-                    start: now_rfc3339(),
-                    end: Some(now_rfc3339()),
-                }]
+                vec![done]
             } else {
                 vec![]
             };
@@ -574,22 +568,7 @@ impl App {
                 Ok(json_response(200, &v, &[]))
             }
             (Kind::Connection, "resetconnection", None, &Method::POST) => {
-                let d = self.require_existing(parent)?;
-                let loc = d["location"].as_str().unwrap_or("local").to_string();
-                let op = uuid::Uuid::new_v4().to_string();
-                let rec = Operation {
-                    id: op.clone(),
-                    status: "Succeeded".into(),
-                    resource_key: None,
-                    error: None,
-                    start: now_rfc3339(),
-                    end: Some(now_rfc3339()),
-                };
-                let engine = self.engine.clone();
-                tokio::task::spawn_blocking(move || engine.write(&[rec], |_, _| Ok(())))
-                    .await
-                    .map_err(internal)??;
-                Ok(empty(202, &self.op_urls(req, parent, &op, api, &loc)))
+                self.completed_action(req, parent, api, None).await
             }
             (Kind::Connection, "getikesas", None, &Method::POST) => {
                 self.require_existing(parent)?;
@@ -612,22 +591,8 @@ impl App {
                 Ok(self.page(req, items))
             }
             (Kind::VirtualNetworkGateway, "reset", None, &Method::POST) => {
-                let d = self.require_existing(parent)?;
-                let loc = d["location"].as_str().unwrap_or("local").to_string();
-                let op = uuid::Uuid::new_v4().to_string();
-                let rec = Operation {
-                    id: op.clone(),
-                    status: "Succeeded".into(),
-                    resource_key: Some(parent.key()),
-                    error: None,
-                    start: now_rfc3339(),
-                    end: Some(now_rfc3339()),
-                };
-                let engine = self.engine.clone();
-                tokio::task::spawn_blocking(move || engine.write(&[rec], |_, _| Ok(())))
+                self.completed_action(req, parent, api, Some(parent.key()))
                     .await
-                    .map_err(internal)??;
-                Ok(empty(202, &self.op_urls(req, parent, &op, api, &loc)))
             }
             (Kind::VirtualNetworkGateway, "getvpnclientconnectionhealth", None, &Method::POST) => {
                 self.require_existing(parent)?;
@@ -646,6 +611,26 @@ impl App {
             }
             _ => Err(not_found_route(&req.path)),
         }
+    }
+
+    /// An action that completes at once but answers like a long-running one (202 with polling
+    /// URLs), as Azure's reset operations do. The operation's result is `result_key`'s resource.
+    async fn completed_action(
+        self: &Arc<Self>,
+        req: &Req,
+        parent: &ResourceId,
+        api: &str,
+        result_key: Option<String>,
+    ) -> ArmResult<Response> {
+        let d = self.require_existing(parent)?;
+        let loc = d["location"].as_str().unwrap_or("local").to_string();
+        let rec = Operation::completed(result_key);
+        let op = rec.id.clone();
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.write(&[rec], |_, _| Ok(())))
+            .await
+            .map_err(internal)??;
+        Ok(empty(202, &self.op_urls(req, parent, &op, api, &loc)))
     }
 
     fn next_hop(&self, body: &Value) -> ArmResult<Response> {
