@@ -5,7 +5,7 @@
 
 use super::nic::{allocate, taken_addresses};
 use super::peering::vnet_gateway;
-use super::{in_use_check, resolve, tracked, DeleteSet};
+use super::{in_use_check, resolve, DeleteSet};
 use crate::cidr;
 use crate::ctx::Ctx;
 use crate::doc::{self, props, props_mut};
@@ -67,11 +67,13 @@ fn check_bgp(p: &Value, owner: &str, gateway: bool) -> ArmResult<()> {
 }
 
 pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResult<()> {
-    let key = id.key();
     let gid = id.to_id();
-    let existing = tx.get(&key).cloned();
-    let mut d = tracked(ctx, id, &body, existing.as_ref())?;
-    let p = props(&body).clone();
+    let super::Draft {
+        key,
+        existing,
+        doc: mut d,
+        props: p,
+    } = super::draft(tx, ctx, id, &body)?;
     let gtype = doc::get_str(&p, "gatewayType").unwrap_or("Vpn");
     if !gtype.eq_ignore_ascii_case("Vpn") {
         return Err(ArmError::bad(
@@ -479,11 +481,13 @@ pub fn delete_gateway(tx: &mut Tx, id: &ResourceId, deleting: &DeleteSet) -> Arm
 }
 
 pub fn put_local(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResult<()> {
-    let key = id.key();
     let gid = id.to_id();
-    let existing = tx.get(&key).cloned();
-    let mut d = tracked(ctx, id, &body, existing.as_ref())?;
-    let p = props(&body).clone();
+    let super::Draft {
+        key,
+        existing: _,
+        doc: mut d,
+        props: p,
+    } = super::draft(tx, ctx, id, &body)?;
     let ip = doc::get_str(&p, "gatewayIpAddress").filter(|s| !s.is_empty());
     let fqdn = doc::get_str(&p, "fqdn").filter(|s| !s.is_empty());
     if ip.is_none() && fqdn.is_none() {
@@ -635,11 +639,13 @@ fn check_shared_key(k: &str, owner: &str) -> ArmResult<()> {
 }
 
 pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResult<()> {
-    let key = id.key();
     let cid = id.to_id();
-    let existing = tx.get(&key).cloned();
-    let mut d = tracked(ctx, id, &body, existing.as_ref())?;
-    let p = props(&body).clone();
+    let super::Draft {
+        key,
+        existing,
+        doc: mut d,
+        props: p,
+    } = super::draft(tx, ctx, id, &body)?;
     let ctype = doc::get_str(&p, "connectionType").ok_or_else(|| {
         ArmError::bad(
             "InvalidRequestFormat",

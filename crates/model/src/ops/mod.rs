@@ -224,6 +224,28 @@ pub fn normalize_location(l: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The start of every tracked-resource PUT: its key, the stored document if any, the new
+/// envelope built from the body (see [`tracked`]) and the body's properties.
+pub(crate) struct Draft {
+    pub key: String,
+    pub existing: Option<Value>,
+    pub doc: Value,
+    pub props: Value,
+}
+
+pub(crate) fn draft(tx: &Tx, ctx: &mut Ctx, id: &ResourceId, body: &Value) -> ArmResult<Draft> {
+    let key = id.key();
+    let existing = tx.get(&key).cloned();
+    let doc = tracked(ctx, id, body, existing.as_ref())?;
+    let props = doc::props(body).clone();
+    Ok(Draft {
+        key,
+        existing,
+        doc,
+        props,
+    })
+}
+
 /// Builds the envelope of a tracked resource: id, name, type, location, tags, etag, and the
 /// resourceGuid (kept across updates). Refuses a missing location or a location change.
 pub fn tracked(

@@ -5,7 +5,7 @@
 //! documents, so deleting the resource releases them, and since writes are serialised an
 //! address can never be handed out twice.
 
-use super::{resolve, tracked};
+use super::resolve;
 use crate::cidr;
 use crate::ctx::Ctx;
 use crate::doc::{self, props, props_mut};
@@ -103,10 +103,12 @@ pub fn check_static(
 }
 
 pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResult<()> {
-    let key = id.key();
-    let existing = tx.get(&key).cloned();
-    let mut d = tracked(ctx, id, &body, existing.as_ref())?;
-    let p = props(&body).clone();
+    let super::Draft {
+        key,
+        existing,
+        doc: mut d,
+        props: p,
+    } = super::draft(tx, ctx, id, &body)?;
     let configs: Vec<Value> = p
         .get("ipConfigurations")
         .and_then(Value::as_array)

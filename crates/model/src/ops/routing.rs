@@ -1,6 +1,6 @@
 //! Route tables and user-defined routes.
 
-use super::{child, require_parent, tracked, DeleteSet};
+use super::{child, require_parent, DeleteSet};
 use crate::cidr;
 use crate::ctx::Ctx;
 use crate::doc::{self, props, props_mut};
@@ -87,10 +87,12 @@ fn check_route(name: &str, p: &Value) -> ArmResult<Value> {
 }
 
 pub fn put_table(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResult<()> {
-    let key = id.key();
-    let existing = tx.get(&key).cloned();
-    let mut d = tracked(ctx, id, &body, existing.as_ref())?;
-    let p = props(&body).clone();
+    let super::Draft {
+        key,
+        existing: _,
+        doc: mut d,
+        props: p,
+    } = super::draft(tx, ctx, id, &body)?;
     let routes: Vec<Value> = p
         .get("routes")
         .and_then(Value::as_array)
