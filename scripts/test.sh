@@ -26,17 +26,24 @@ if [ "${VNET_SKIP_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
 fi
 
 mkdir -p target
+status=0
 echo "== cargo test (workspace)"
-cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee target/cargo-test.log
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee target/cargo-test.log || status=1
 # Doc tests are not covered by --all-targets.
-cargo test --workspace --doc 2>&1 | tee -a target/cargo-test.log
+cargo test --workspace --doc 2>&1 | tee -a target/cargo-test.log || status=1
 
+py_passed=0
+py_failed=0
 if [ -x scripts/test-python.sh ]; then
   echo "== Azure SDK / CLI tests"
-  scripts/test-python.sh
+  scripts/test-python.sh 2>&1 | tee target/python-test.log || status=1
+  last=$(grep -E '[0-9]+ (passed|failed)' target/python-test.log | tail -1 || true)
+  py_passed=$(echo "$last" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || echo 0)
+  py_failed=$(echo "$last" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' || echo 0)
 fi
 
-# One closing line for CI: totals over every cargo test binary.
+# One closing line for CI: totals over every cargo test binary and pytest.
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' target/cargo-test.log | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed;' target/cargo-test.log | awk '{s+=$1} END {print s+0}')
-echo "cargo: $passed passed, $failed failed"
+echo "all: $((passed + py_passed)) passed, $((failed + py_failed)) failed"
+exit $status
