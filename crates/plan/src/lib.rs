@@ -259,14 +259,21 @@ fn kind_of(d: &Value) -> Option<Kind> {
     doc::doc_id(d).map(|i| i.kind)
 }
 
-/// The peering link `vnet_key → remote` (if any) and its reverse.
-fn link_pair(st: &State, vnet_key: &str, net: &IpNet) -> Option<(String, Value, Option<Value>)> {
+/// The Connected peering link of `vnet_key` whose remote address space has a prefix that
+/// `matches`: its remote VNet, the link, and the reverse link.
+fn link_pair(
+    st: &State,
+    vnet_key: &str,
+    matches: &dyn Fn(&IpNet) -> bool,
+) -> Option<(String, Value, Option<Value>)> {
     for (_, l) in st.scan(&format!("{vnet_key}/virtualnetworkpeerings/")) {
         if peering::state_of(l) != CONNECTED {
             continue;
         }
         let lp = props(l);
-        if !doc::stored_prefixes(lp.get("remoteAddressSpace").unwrap_or(&Value::Null)).contains(net)
+        if !doc::stored_prefixes(lp.get("remoteAddressSpace").unwrap_or(&Value::Null))
+            .iter()
+            .any(matches)
         {
             continue;
         }
@@ -465,11 +472,13 @@ fn compile_routes(
         .filter(|r| r.active)
         .filter_map(|r| r.net().map(|n| (n, r)))
         .collect();
-    let peer_of = |net: &IpNet| -> Option<PeerHop> {
-        let (remote, link, rev) = link_pair(st, &vnet_key, net)?;
+    let hop = |m: &dyn Fn(&IpNet) -> bool| -> Option<PeerHop> {
+        let (remote, link, rev) = link_pair(st, &vnet_key, m)?;
         let vi = *vnet_idx.get(&remote)?;
         Some(peer_hop(&link, rev.as_ref(), vi))
     };
+    let peer_of = |net: &IpNet| hop(&|p: &IpNet| p == net);
+    let peer_of_ip = |ip: IpAddr| hop(&|p: &IpNet| p.contains(&ip));
     let mut entries = Vec::with_capacity(active.len());
     for (net, r) in &active {
         let action = match r.next_hop_type.as_str() {
@@ -483,7 +492,7 @@ fn compile_routes(
                     .next_hop_ips
                     .first()
                     .and_then(|s| s.parse::<IpAddr>().ok());
-                match ip.and_then(|ip| resolve_appliance(ip, own, &active, vnets, &peer_of)) {
+                match ip.and_then(|ip| resolve_appliance(ip, own, vnets, &peer_of_ip)) {
                     Some(a) => a,
                     None => Action::Drop(DropReason::ApplianceUnreachable),
                 }
@@ -511,28 +520,23 @@ fn vnet_of_nic(st: &State, nic_key: &str) -> Option<String> {
         .map(|v| v.key())
 }
 
-/// The NIC owning an appliance address: in the own VNet, or across one of the NIC's active
-/// peering routes.
+/// The NIC owning an appliance address: in the own VNet, or in a VNet peered with it over a
+/// Connected link (the condition under which the model shows the route as active), whatever
+/// other routes say about that address.
 fn resolve_appliance(
     ip: IpAddr,
     own: Option<VnetIdx>,
-    active: &[(IpNet, &model::routes::Route)],
     vnets: &[Vnet],
-    peer_of: &dyn Fn(&IpNet) -> Option<PeerHop>,
+    peer_of_ip: &dyn Fn(IpAddr) -> Option<PeerHop>,
 ) -> Option<Action> {
     let own = own?;
     if vnets[own as usize].space.lookup(ip).is_some() {
         let (_, &nic) = vnets[own as usize].hosts.lookup(ip)?;
         return Some(Action::Appliance { nic, peer: None });
     }
-    for (net, r) in active {
-        if r.next_hop_type == "VNetPeering" && net.contains(&ip) {
-            let h = peer_of(net)?;
-            let (_, &nic) = vnets[h.vnet as usize].hosts.lookup(ip)?;
-            return Some(Action::Appliance { nic, peer: Some(h) });
-        }
-    }
-    None
+    let h = peer_of_ip(ip)?;
+    let (_, &nic) = vnets[h.vnet as usize].hosts.lookup(ip)?;
+    Some(Action::Appliance { nic, peer: Some(h) })
 }
 
 #[cfg(test)]
