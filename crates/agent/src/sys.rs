@@ -83,6 +83,15 @@ pub fn tun_queue(name: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Turns a TUN queue's segmentation offloads off, keeping checksum offload: reads then
+/// return single packets no larger than the MTU, for readers that cannot split GSO
+/// super-packets (`vnet ipsec up`).
+pub fn tun_no_gso(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes the flags by value.
+    cvt(unsafe { libc::ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM as libc::c_ulong) })?;
+    Ok(())
+}
+
 /// Index of an interface in the calling thread's network namespace.
 pub fn if_index(name: &str) -> io::Result<u32> {
     let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;

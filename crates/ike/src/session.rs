@@ -740,6 +740,21 @@ impl Ike {
         self.sa.as_ref().map(|s| (s.spi_i, s.spi_r, s.suite))
     }
 
+    /// DEBUG ONLY, for decrypting captures (`vnet ipsec up --print-keys-for-tshark`): the
+    /// current IKE SA's SPIs, suite and keys SK_ei, SK_er, SK_ai, SK_ar (RFC 7296 §2.14;
+    /// AEAD keys with their salt, integrity keys empty). Never log these otherwise.
+    pub fn ike_keys_for_debug(&self) -> Option<(u64, u64, Suite, [&[u8]; 4])> {
+        self.sa.as_ref().map(|s| {
+            let k = &s.keys;
+            (
+                s.spi_i,
+                s.spi_r,
+                s.suite,
+                [&k.sk_ei[..], &k.sk_er[..], &k.sk_ai[..], &k.sk_ar[..]],
+            )
+        })
+    }
+
     /// The installed Child SAs.
     pub fn child_sas(&self) -> impl Iterator<Item = &ChildSa> {
         self.children.iter().map(|c| &c.sa)

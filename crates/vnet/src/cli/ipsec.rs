@@ -76,6 +76,18 @@ pub struct IpsecUpArgs {
     /// Exit 0 once the Child SA is up (negotiation check only, no data path).
     #[arg(long)]
     pub exit_when_up: bool,
+    /// First retransmission timeout of an IKE request in milliseconds, doubled on each
+    /// retry; with --retransmit-tries it bounds how fast a dead peer is noticed.
+    #[arg(long, default_value_t = 2000)]
+    pub retransmit_timeout_ms: u64,
+    /// Retransmissions of an IKE request (liveness checks included) before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub retransmit_tries: u32,
+    /// DEBUG ONLY: print every Child SA's ESP keys as Wireshark `esp_sa` table rows
+    /// (`TSHARK_ESP_SA …` lines on stdout) so that a capture can be decrypted. Never on by
+    /// default; anyone who sees the output can read the tunnel's traffic.
+    #[arg(long)]
+    pub print_keys_for_tshark: bool,
 }
 
 fn err(msg: impl Into<String>) -> CliError {
@@ -112,6 +124,71 @@ fn install(t: &mut Tunnel, c: &ike::ChildSa, now: Instant) -> Result<(), CliErro
     t.inbound.insert(c.spi_in, inb);
     t.outbound = Some((c.spi_out, out, c.local, c.remote));
     Ok(())
+}
+
+/// Wireshark `esp_sa` UAT rows (protocol, source, destination, SPI, encryption algorithm,
+/// key, authentication algorithm, key) for both directions of a Child SA.
+fn tshark_rows(c: &ike::ChildSa) -> Result<Vec<String>, CliError> {
+    let suite = esp_suite(&c.suite)?;
+    let encr = match suite.encr() {
+        esp::EncrAlg::AesGcm128 | esp::EncrAlg::AesGcm256 => "AES-GCM with 16 octet ICV [RFC4106]",
+        esp::EncrAlg::ChaCha20Poly1305 => "ChaCha20 with Poly1305 [RFC7634]",
+        esp::EncrAlg::AesCbc128 | esp::EncrAlg::AesCbc256 => "AES-CBC [RFC3602]",
+        esp::EncrAlg::Null => "NULL",
+    };
+    let integ = match suite.integ() {
+        None => "NULL",
+        Some(esp::IntegAlg::HmacSha1_96) => "HMAC-SHA-1-96 [RFC2404]",
+        Some(esp::IntegAlg::HmacSha256_128) => "HMAC-SHA-256-128 [RFC4868]",
+        Some(esp::IntegAlg::HmacSha384_192) => "HMAC-SHA-384-192 [RFC4868]",
+        Some(esp::IntegAlg::HmacSha512_256) => "HMAC-SHA-512-256 [RFC4868]",
+    };
+    let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+    let row = |src: IpAddr, dst: IpAddr, spi: u32, k: &[u8]| -> String {
+        let fam = if src.is_ipv4() { "IPv4" } else { "IPv6" };
+        let (ek, ak) = k.split_at(suite.encr_key_len().min(k.len()));
+        let ak = if ak.is_empty() {
+            String::new()
+        } else {
+            format!("0x{}", hex(ak))
+        };
+        format!(
+            "\"{fam}\",\"{src}\",\"{dst}\",\"0x{spi:08x}\",\"{encr}\",\"0x{}\",\"{integ}\",\"{ak}\"",
+            hex(ek)
+        )
+    };
+    Ok(vec![
+        row(c.local.ip(), c.remote.ip(), c.spi_out, &c.keys_out),
+        row(c.remote.ip(), c.local.ip(), c.spi_in, &c.keys_in),
+    ])
+}
+
+/// A Wireshark `ikev2_decryption_table` UAT row for the engine's current IKE SA.
+fn tshark_ike_row(ike: &ike::Ike) -> Option<String> {
+    let (spi_i, spi_r, suite, [ei, er, ai, ar]) = ike.ike_keys_for_debug()?;
+    let encr = match suite.encr {
+        ike::Encr::AesCbc128 => "AES-CBC-128 [RFC3602]",
+        ike::Encr::AesCbc256 => "AES-CBC-256 [RFC3602]",
+        ike::Encr::AesGcm16_128 => "AES-GCM-128 with 16 octet ICV [RFC5282]",
+        ike::Encr::AesGcm16_256 => "AES-GCM-256 with 16 octet ICV [RFC5282]",
+        ike::Encr::ChaCha20Poly1305 => return None, // not in Wireshark's IKEv2 table
+    };
+    let integ = match suite.integ {
+        None => "NONE [RFC4306]",
+        Some(ike::Integ::HmacSha1_96) => "HMAC_SHA1_96 [RFC2404]",
+        Some(ike::Integ::HmacSha256_128) => "HMAC_SHA2_256_128 [RFC4868]",
+        Some(ike::Integ::HmacSha384_192) => "HMAC_SHA2_384_192 [RFC4868]",
+        Some(ike::Integ::HmacSha512_256) => "HMAC_SHA2_512_256 [RFC4868]",
+    };
+    let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+    // Byte fields unquoted hex, text fields quoted (the UAT file syntax).
+    Some(format!(
+        "{spi_i:016x},{spi_r:016x},{},{},\"{encr}\",{},{},\"{integ}\"",
+        hex(ei),
+        hex(er),
+        hex(ai),
+        hex(ar)
+    ))
 }
 
 fn ip(args: &[&str]) -> Result<(), CliError> {
@@ -183,6 +260,11 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
     cfg.dpd = a.dpd.map(Duration::from_secs);
     cfg.child_rekey = a.child_rekey.map(Duration::from_secs);
     cfg.ike_rekey = a.ike_rekey.map(Duration::from_secs);
+    cfg.retransmit_timeout = Duration::from_millis(a.retransmit_timeout_ms.max(1));
+    cfg.retransmit_tries = a.retransmit_tries;
+    if a.print_keys_for_tshark {
+        eprintln!("ipsec: WARNING --print-keys-for-tshark prints the ESP keys (debugging only)");
+    }
     // The data path is userspace ESP in UDP: always encapsulate (RFC 3948).
     cfg.force_encap = true;
 
@@ -198,6 +280,9 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
         None
     } else {
         let fd = agent::sys::tun_queue(&a.tun).map_err(|e| err(format!("TUN {}: {e}", a.tun)))?;
+        // One packet per read: the ESP path seals packets, not GSO super-packets.
+        agent::sys::tun_no_gso(fd.as_raw_fd())
+            .map_err(|e| err(format!("TUN {} offloads: {e}", a.tun)))?;
         ip(&["link", "set", &a.tun, "mtu", "1400", "up"])?;
         Some(fd)
     };
@@ -256,6 +341,11 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                         if nat_remote { " nat-remote" } else { "" },
                         remote_id.map_or("?".into(), |i| i.to_string()),
                     );
+                    if a.print_keys_for_tshark {
+                        if let Some(r) = tshark_ike_row(&ike) {
+                            println!("TSHARK_IKEV2_SA {r}");
+                        }
+                    }
                 }
                 Event::ChildSaUp(c) => {
                     let lts: Vec<String> = c.local_ts.iter().map(ike::ts::display).collect();
@@ -270,6 +360,11 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                         if c.encap { " udp-encap" } else { "" }
                     );
                     established = true;
+                    if a.print_keys_for_tshark {
+                        for r in tshark_rows(&c)? {
+                            println!("TSHARK_ESP_SA {r}");
+                        }
+                    }
                     if a.exit_when_up {
                         return Ok(());
                     }
