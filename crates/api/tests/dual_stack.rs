@@ -11,7 +11,10 @@ fn dual_stack_vnets_peer_and_route() {
     s.rg("rg");
     s.vnet("rg", "a", &["10.1.0.0/16", "fd00:1::/48"]);
     s.vnet("rg", "b", &["10.2.0.0/16", "fd00:2::/48"]);
-    s.ok_put(&net("rg", "virtualNetworks/a/subnets/s"), json!({"properties": {"addressPrefixes": ["10.1.0.0/24", "fd00:1::/64"]}}));
+    s.ok_put(
+        &net("rg", "virtualNetworks/a/subnets/s"),
+        json!({"properties": {"addressPrefixes": ["10.1.0.0/24", "fd00:1::/64"]}}),
+    );
     let (st, nic) = s.put(&net("rg", "networkInterfaces/n"), json!({"location": "westeurope", "properties": {"ipConfigurations": [
         {"name": "v4", "properties": {"subnet": {"id": id("rg", "virtualNetworks/a/subnets/s")}}},
         {"name": "v6", "properties": {"privateIPAddressVersion": "IPv6", "subnet": {"id": id("rg", "virtualNetworks/a/subnets/s")}}}]}}));
@@ -23,7 +26,11 @@ fn dual_stack_vnets_peer_and_route() {
     assert_eq!(cfgs[0]["properties"]["primary"], true);
     // IPv6 overlap is checked like IPv4.
     s.vnet("rg", "c", &["10.3.0.0/16", "fd00:1:0:8000::/49"]);
-    s.refused(s.peer("rg", "a", "c", json!({})), 400, "VnetAddressSpacesOverlap");
+    s.refused(
+        s.peer("rg", "a", "c", json!({})),
+        400,
+        "VnetAddressSpacesOverlap",
+    );
     s.peer("rg", "a", "b", json!({}));
     s.peer("rg", "b", "a", json!({}));
     let r = s.routes("rg", "n");
