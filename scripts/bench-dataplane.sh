@@ -10,7 +10,7 @@
 # 3. the pure forwarder's decisions per second on one core (criterion, crates/fwd/benches).
 # Prints each vnet figure beside its baseline as a ratio. Run as root from the repository root:
 #   bash scripts/bench-dataplane.sh      (env: RUNS=3 DUR=10 SHARED=../shared/bench VNET_BIN=…
-#                                         SKIP_BASELINES=1 SKIP_CRITERION=1)
+#                                         SKIP_BASELINES=1 BASELINES_FROM=FILE SKIP_CRITERION=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}; DUR=${DUR:-10}
@@ -60,6 +60,8 @@ if [ -z "${SKIP_BASELINES:-}" ]; then
   RUNS=$RUNS DUR=$DUR ONLY=tcp bash "$SHARED/veth.sh" | tee "$TMP/veth.txt" | grep -- '->' || true
   RUNS=$RUNS DUR=$DUR ONLY=tcp bash "$SHARED/router.sh" | tee "$TMP/router.txt" | grep -- '->' || true
 fi
+# BASELINES_FROM=FILE: take the baseline figures from an earlier output of this script.
+if [ -n "${BASELINES_FROM:-}" ]; then cp "$BASELINES_FROM" "$TMP/veth.txt"; cp "$BASELINES_FROM" "$TMP/router.txt"; fi
 VETH_TCP=$(field "TCP veth throughput" "$TMP/veth.txt" 2>/dev/null || true)
 VETH_RTT=$(field "ping veth RTT" "$TMP/veth.txt" 2>/dev/null || true)
 RT_TCP=$(field "TCP router throughput" "$TMP/router.txt" 2>/dev/null || true)
@@ -67,7 +69,9 @@ RT_RTT=$(field "ping router RTT" "$TMP/router.txt" 2>/dev/null || true)
 
 echo "== vnet: server in $SRV, VMs via vnet vm create"
 ip netns add $SRV; ip -n $SRV link set lo up
-ip netns exec $SRV "$VNET_BIN" serve --insecure-http --listen 127.0.0.1:$PORT --data-dir "$TMP/data" > "$TMP/serve.log" 2>&1 &
+# nsenter --net keeps the mount namespace (ip netns exec would not): the namespaces the agent
+# bind-mounts under /run/netns must be visible to everyone.
+nsenter --net=/run/netns/$SRV "$VNET_BIN" serve --insecure-http --listen 127.0.0.1:$PORT --data-dir "$TMP/data" > "$TMP/serve.log" 2>&1 &
 SERVER_PID=$!
 cli() { ip netns exec $SRV "$VNET_BIN" --server http://127.0.0.1:$PORT "$@"; }
 for i in $(seq 1 50); do cli group list >/dev/null 2>&1 && break; sleep 0.1; done
