@@ -351,13 +351,14 @@ impl Agent {
             }
         }
         self.swap(&mut c, tables);
-        self.applied.store(generation, SeqCst);
         for ns in c.managed_ns.difference(&want_ns) {
             if let Err(e) = sys::delete_named_netns(ns) {
                 tracing::warn!(netns = %ns, error = %e, "cannot delete network namespace");
             }
         }
         c.managed_ns = want_ns;
+        // Acknowledged once everything of the generation is in place, namespaces included.
+        self.applied.store(generation, SeqCst);
         for (k, e) in &errors {
             if c.errors.get(k) != Some(e) {
                 tracing::warn!(nic = %k, error = %e, "NIC not attached");
