@@ -547,8 +547,66 @@ enum PendingKind {
     Dpd,
 }
 
+/// The peer's IKE SA rekey that arrived while ours was outstanding (RFC 7296 §2.8.2): we
+/// answered it, and keep the IKE SA it created apart until our own exchange ends and the
+/// nonces tell which of the two new IKE SAs survives.
+struct IkeCollision {
+    /// The new IKE SA of the peer's exchange; `None` once the peer deleted it as redundant.
+    sa: Option<IkeSa>,
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+}
+
+/// The lower of an exchange's two nonces; of two colliding exchanges, the one holding the
+/// lowest of the four nonces created the redundant SA (RFC 7296 §2.8.1, §2.8.2).
+fn lower_nonce<'a>(ni: &'a [u8], nr: &'a [u8]) -> &'a [u8] {
+    ni.min(nr)
+}
+
+type Spis = (u64, u64);
+
+/// Our IKE rekey request that the peer overtook by deleting the IKE SA it was sent on; its
+/// answer may still be on the way, until `until`.
+struct LateRekey {
+    spis: Spis,
+    msg_id: u32,
+    spi_i: u64,
+    dh: DhPrivate,
+    ni: Vec<u8>,
+    until: Instant,
+}
+
+/// Any IKE SA we hold (current, replaced, colliding or redundant) by its SPIs.
+fn find_sa<'a>(
+    sa: &'a mut Option<IkeSa>,
+    old: &'a mut Option<IkeSa>,
+    collision: &'a mut Option<IkeCollision>,
+    redundant: &'a mut Option<(IkeSa, Instant)>,
+    spis: Spis,
+) -> Option<&'a mut IkeSa> {
+    let hit = |s: &&mut IkeSa| (s.spi_i, s.spi_r) == spis;
+    sa.as_mut()
+        .filter(hit)
+        .or(old.as_mut().filter(hit))
+        .or(collision.as_mut().and_then(|c| c.sa.as_mut()).filter(hit))
+        .or(redundant.as_mut().map(|r| &mut r.0).filter(hit))
+}
+
+/// [`find_sa`] on an [`Ike`]'s fields, leaving the others borrowable.
+macro_rules! sa_mut {
+    ($s:expr, $spis:expr) => {
+        find_sa(
+            &mut $s.sa,
+            &mut $s.old_sa,
+            &mut $s.collision,
+            &mut $s.redundant,
+            $spis,
+        )
+    };
+}
+
 struct Pending {
-    spis: (u64, u64),
+    spis: Spis,
     msg_id: u32,
     exchange: u8,
     datagrams: Vec<Vec<u8>>,
@@ -563,6 +621,8 @@ enum Task {
     RekeyIke,
     DeleteChild(u32),
     DeleteIke,
+    /// Delete the redundant IKE SA of a collision that we created.
+    DeleteRedundant,
     Dpd,
 }
 
@@ -611,6 +671,13 @@ pub struct Ike {
     sa: Option<IkeSa>,
     /// The IKE SA being replaced, until its delete completes.
     old_sa: Option<IkeSa>,
+    /// A simultaneous IKE SA rekey by the peer, until ours ends.
+    collision: Option<IkeCollision>,
+    /// The redundant IKE SA of a rekey collision: ours while we delete it, or the peer's
+    /// while we wait (until the instant) for the peer to delete it.
+    redundant: Option<(IkeSa, Instant)>,
+    /// See [`LateRekey`].
+    late_rekey: Option<LateRekey>,
     children: Vec<Child>,
     pending: Option<Pending>,
     tasks: VecDeque<Task>,
@@ -710,6 +777,9 @@ impl Ike {
             init_cache: None,
             sa: None,
             old_sa: None,
+            collision: None,
+            redundant: None,
+            late_rekey: None,
             children: Vec::new(),
             pending: None,
             tasks: VecDeque::new(),
@@ -785,6 +855,8 @@ impl Ike {
             }
         };
         add(self.pending.as_ref().map(|p| p.next));
+        add(self.redundant.as_ref().map(|r| r.1));
+        add(self.late_rekey.as_ref().map(|l| l.until));
         if self.phase == Phase::AwaitAuth {
             add(self
                 .auth
@@ -962,9 +1034,50 @@ impl Ike {
         });
     }
 
+    /// The SPIs of the current IKE SA (zero before there is one).
+    fn cur(&self) -> Spis {
+        self.sa.as_ref().map_or((0, 0), |s| (s.spi_i, s.spi_r))
+    }
+
+    /// Forgets a replaced, colliding or redundant IKE SA (deleted, or given up on).
+    fn drop_aux(&mut self, spis: Spis) {
+        let hit = |s: &IkeSa| (s.spi_i, s.spi_r) == spis;
+        if self.old_sa.as_ref().is_some_and(hit) {
+            self.old_sa = None;
+        }
+        if let Some(c) = &mut self.collision {
+            if c.sa.as_ref().is_some_and(hit) {
+                c.sa = None;
+            }
+        }
+        if self.redundant.as_ref().is_some_and(|r| hit(&r.0)) {
+            self.redundant = None;
+        }
+        if self.pending.as_ref().is_some_and(|p| p.spis == spis) {
+            self.pending = None;
+        }
+    }
+
+    /// All IKE SAs held: the current one first, then any being replaced, colliding or
+    /// redundant (RFC 7296 §2.8.2). After a rekey has settled there is exactly one.
+    pub fn ike_sa_spis(&self) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = Vec::new();
+        v.extend(self.sa.as_ref().map(|s| (s.spi_i, s.spi_r)));
+        v.extend(self.old_sa.as_ref().map(|s| (s.spi_i, s.spi_r)));
+        v.extend(
+            self.collision
+                .as_ref()
+                .and_then(|c| c.sa.as_ref())
+                .map(|s| (s.spi_i, s.spi_r)),
+        );
+        v.extend(self.redundant.as_ref().map(|r| (r.0.spi_i, r.0.spi_r)));
+        v
+    }
+
     /// Sends an encrypted request on the current IKE SA.
     fn request(&mut self, now: Instant, ex: u8, payloads: Vec<Payload>, kind: PendingKind) {
-        self.request_on(now, ex, payloads, kind, false)
+        let cur = self.cur();
+        self.request_on(now, ex, payloads, kind, cur)
     }
 
     fn request_on(
@@ -973,15 +1086,10 @@ impl Ike {
         ex: u8,
         payloads: Vec<Payload>,
         kind: PendingKind,
-        old: bool,
+        spis: Spis,
     ) {
         let max = self.cfg.max_message;
-        let sa = if old {
-            self.old_sa.as_mut()
-        } else {
-            self.sa.as_mut()
-        };
-        let Some(sa) = sa else {
+        let Some(sa) = sa_mut!(self, spis) else {
             return;
         };
         let id = sa.next_msg_id;
@@ -1002,14 +1110,9 @@ impl Ike {
         });
     }
 
-    fn respond(&mut self, old: bool, ex: u8, msg_id: u32, payloads: &[Payload]) {
+    fn respond(&mut self, spis: Spis, ex: u8, msg_id: u32, payloads: &[Payload]) {
         let max = self.cfg.max_message;
-        let sa = if old {
-            self.old_sa.as_mut()
-        } else {
-            self.sa.as_mut()
-        };
-        let Some(sa) = sa else {
+        let Some(sa) = sa_mut!(self, spis) else {
             return;
         };
         let dgrams = sa.protect(ex, true, msg_id, payloads, max, &mut *self.rng);
@@ -1071,6 +1174,23 @@ impl Ike {
                     })];
                     self.request(now, exchange::INFORMATIONAL, p, PendingKind::DeleteIke);
                 }
+                Task::DeleteRedundant => {
+                    let Some(spis) = self.redundant.as_ref().map(|r| (r.0.spi_i, r.0.spi_r)) else {
+                        continue;
+                    };
+                    let p = vec![Payload::Delete(Delete {
+                        protocol: protocol::IKE,
+                        spi_size: 0,
+                        spis: vec![],
+                    })];
+                    self.request_on(
+                        now,
+                        exchange::INFORMATIONAL,
+                        p,
+                        PendingKind::DeleteIke,
+                        spis,
+                    );
+                }
                 Task::DeleteChild(spi) => {
                     let Some(c) = self.children.iter_mut().find(|c| c.sa.spi_in == spi) else {
                         continue;
@@ -1107,6 +1227,11 @@ impl Ike {
                     let Some(group) = self.sa.as_ref().and_then(|s| s.suite.dh) else {
                         continue;
                     };
+                    if self.old_sa.is_some() || self.collision.is_some() {
+                        // The previous rekey is still winding up; try again shortly.
+                        self.ike_rekey_at = Some(now + Duration::from_secs(5));
+                        continue;
+                    }
                     self.start_ike_rekey(now, group);
                 }
             }
@@ -1206,6 +1331,14 @@ impl Ike {
                 if p.tries >= self.cfg.retransmit_tries {
                     let ex = p.exchange;
                     let dpd = matches!(p.kind, PendingKind::Dpd);
+                    let spis = p.spis;
+                    if matches!(p.kind, PendingKind::DeleteIke) && spis != self.cur() {
+                        // Deleting a replaced or redundant IKE SA the peer no longer
+                        // answers on: forget it, the current one is unaffected.
+                        self.drop_aux(spis);
+                        self.run_tasks(now);
+                        return;
+                    }
                     self.pending = None;
                     let e = Error::Timeout { exchange: ex };
                     let reason = if dpd {
@@ -1234,6 +1367,19 @@ impl Ike {
                     self.fatal(Error::HalfOpenTimeout);
                     return;
                 }
+            }
+        }
+        if let Some(l) = &self.late_rekey {
+            if now >= l.until {
+                let spis = l.spis;
+                self.late_rekey = None;
+                self.drop_aux(spis);
+            }
+        }
+        if let Some((r, until)) = &self.redundant {
+            let spis = (r.spi_i, r.spi_r);
+            if now >= *until {
+                self.drop_aux(spis);
             }
         }
         if self.phase == Phase::Established && self.pending.is_none() {
@@ -1300,20 +1446,11 @@ impl Ike {
             }
             return;
         }
-        let old = match (&self.sa, &self.old_sa) {
-            (Some(s), _) if s.spi_i == h.spi_i && s.spi_r == h.spi_r => false,
-            (_, Some(s)) if s.spi_i == h.spi_i && s.spi_r == h.spi_r => true,
-            _ => return,
-        };
+        let spis = (h.spi_i, h.spi_r);
         if raw.encrypted.is_none() {
             return;
         }
-        let sa = if old {
-            self.old_sa.as_mut()
-        } else {
-            self.sa.as_mut()
-        };
-        let Some(sa) = sa else {
+        let Some(sa) = sa_mut!(self, spis) else {
             return;
         };
         // The I flag must name the peer's role in this IKE SA.
@@ -1324,7 +1461,11 @@ impl Ike {
             let ok = self
                 .pending
                 .as_ref()
-                .is_some_and(|p| p.msg_id == h.message_id && p.spis == (sa.spi_i, sa.spi_r));
+                .is_some_and(|p| p.msg_id == h.message_id && p.spis == spis)
+                || self
+                    .late_rekey
+                    .as_ref()
+                    .is_some_and(|l| l.msg_id == h.message_id && l.spis == spis);
             if !ok {
                 return;
             }
@@ -1371,9 +1512,9 @@ impl Ike {
             self.remote = src;
         }
         if h.is_response() {
-            self.on_response(now, &h, payloads, old);
+            self.on_response(now, payloads, spis);
         } else {
-            self.on_request(now, &h, payloads, old);
+            self.on_request(now, &h, payloads, spis);
         }
         self.run_tasks(now);
     }
@@ -1726,21 +1867,32 @@ impl Ike {
         self.request(now, exchange::IKE_AUTH, p, PendingKind::Auth(offer));
     }
 
-    fn on_request(&mut self, now: Instant, h: &Header, p: Vec<Payload>, old: bool) {
+    fn on_request(&mut self, now: Instant, h: &Header, p: Vec<Payload>, spis: Spis) {
+        let cur = spis == self.cur();
         match h.exchange {
-            exchange::IKE_AUTH if !old && self.phase == Phase::AwaitAuth => {
+            exchange::IKE_AUTH if cur && self.phase == Phase::AwaitAuth => {
                 self.on_auth_request(now, h, &p)
             }
-            exchange::CREATE_CHILD_SA if !old && self.phase == Phase::Established => {
+            exchange::CREATE_CHILD_SA if cur && self.phase == Phase::Established => {
                 self.on_create_child_request(now, h, &p)
             }
-            exchange::INFORMATIONAL if self.phase == Phase::Established || old => {
-                self.on_informational_request(h, &p, old)
+            exchange::CREATE_CHILD_SA if !cur => {
+                // An IKE SA on its way out (replaced, or redundant after a collision)
+                // creates nothing more: RFC 7296 §2.25.2.
+                self.respond(
+                    spis,
+                    h.exchange,
+                    h.message_id,
+                    &[n(notify::TEMPORARY_FAILURE)],
+                );
+            }
+            exchange::INFORMATIONAL if self.phase == Phase::Established || !cur => {
+                self.on_informational_request(now, h, &p, spis)
             }
             _ => {
                 // Out-of-place request: answer INVALID_SYNTAX-free, i.e. refuse politely.
                 if self.phase == Phase::Established {
-                    self.respond(old, h.exchange, h.message_id, &[n(notify::INVALID_SYNTAX)]);
+                    self.respond(spis, h.exchange, h.message_id, &[n(notify::INVALID_SYNTAX)]);
                 }
             }
         }
@@ -1759,7 +1911,7 @@ impl Ike {
             (idi, auth, self.auth.as_ref(), self.sa.as_ref())
         else {
             self.respond(
-                false,
+                self.cur(),
                 exchange::IKE_AUTH,
                 h.message_id,
                 &[n(notify::INVALID_SYNTAX)],
@@ -1785,7 +1937,7 @@ impl Ike {
         let auth_ok = method == 2 && crypto::ct_eq(&expected, &value);
         if !auth_ok || !id_ok {
             self.respond(
-                false,
+                self.cur(),
                 exchange::IKE_AUTH,
                 h.message_id,
                 &[n(notify::AUTHENTICATION_FAILED)],
@@ -1823,12 +1975,12 @@ impl Ike {
         match self.accept_child(p, true, &ni, &nr, None) {
             Ok((child, reply)) => {
                 out.extend(reply);
-                self.respond(false, exchange::IKE_AUTH, h.message_id, &out);
+                self.respond(self.cur(), exchange::IKE_AUTH, h.message_id, &out);
                 self.install_child(now, child);
             }
             Err((notify_ty, e)) => {
                 out.push(n(notify_ty));
-                self.respond(false, exchange::IKE_AUTH, h.message_id, &out);
+                self.respond(self.cur(), exchange::IKE_AUTH, h.message_id, &out);
                 self.fail(e);
             }
         }
@@ -1983,7 +2135,7 @@ impl Ike {
     fn on_create_child_request(&mut self, now: Instant, h: &Header, p: &[Payload]) {
         let Some(ni) = nonce_of(p) else {
             self.respond(
-                false,
+                self.cur(),
                 h.exchange,
                 h.message_id,
                 &[n(notify::INVALID_SYNTAX)],
@@ -2000,7 +2152,7 @@ impl Ike {
         if let Some(r) = &rekey {
             let Some(spi) = spi32(&r.spi) else {
                 self.respond(
-                    false,
+                    self.cur(),
                     h.exchange,
                     h.message_id,
                     &[n(notify::INVALID_SYNTAX)],
@@ -2010,7 +2162,7 @@ impl Ike {
             match self.children.iter().find(|c| c.sa.spi_out == spi) {
                 None => {
                     self.respond(
-                        false,
+                        self.cur(),
                         h.exchange,
                         h.message_id,
                         &[Payload::Notify(Notify {
@@ -2024,7 +2176,7 @@ impl Ike {
                 }
                 Some(c) if matches!(c.state, ChildState::Deleting | ChildState::Rekeyed) => {
                     self.respond(
-                        false,
+                        self.cur(),
                         h.exchange,
                         h.message_id,
                         &[n(notify::TEMPORARY_FAILURE)],
@@ -2037,7 +2189,7 @@ impl Ike {
         let nr = self.nonce();
         match self.accept_child(p, false, &ni, &nr, rekey_of) {
             Ok((child, reply)) => {
-                self.respond(false, h.exchange, h.message_id, &reply);
+                self.respond(self.cur(), h.exchange, h.message_id, &reply);
                 if let Some(old) = rekey_of {
                     if let Some(c) = self.children.iter_mut().find(|c| c.sa.spi_in == old) {
                         if c.state == ChildState::Rekeying {
@@ -2058,7 +2210,7 @@ impl Ike {
                     vec![]
                 };
                 self.respond(
-                    false,
+                    self.cur(),
                     h.exchange,
                     h.message_id,
                     &[Payload::Notify(Notify::new(ty, data))],
@@ -2071,32 +2223,22 @@ impl Ike {
     }
 
     fn on_ike_rekey_request(&mut self, now: Instant, h: &Header, p: &[Payload], ni: Vec<u8>) {
-        // Collision with our own IKE rekey (RFC 7296 §2.25.2), resolved without a redundant
-        // SA: the exchange whose initiator nonce is lower loses; its responder answers
-        // TEMPORARY_FAILURE and its initiator retries later if still needed.
-        if let Some(Pending {
-            kind: PendingKind::IkeRekey { nonce, .. },
-            ..
-        }) = &self.pending
-        {
-            if ni < *nonce {
-                self.respond(
-                    false,
-                    h.exchange,
-                    h.message_id,
-                    &[n(notify::TEMPORARY_FAILURE)],
-                );
-                return;
-            }
-        }
-        if self
+        // Our own IKE rekey outstanding on this SA: a simultaneous rekey (RFC 7296 §2.8.2).
+        // Both exchanges complete; which new IKE SA survives is decided when ours ends.
+        let colliding = matches!(
+            &self.pending,
+            Some(Pending { kind: PendingKind::IkeRekey { .. }, spis, .. }) if *spis == self.cur()
+        );
+        // A previous rekey (or collision) not yet wound up: one at a time (§2.25.2).
+        let busy = self.old_sa.is_some() || self.collision.is_some();
+        let child_rekeying = self
             .children
             .iter()
             .any(|c| c.state == ChildState::Rekeying)
-            && self.pending.is_some()
-        {
+            && self.pending.is_some();
+        if busy || child_rekeying {
             self.respond(
-                false,
+                self.cur(),
                 h.exchange,
                 h.message_id,
                 &[n(notify::TEMPORARY_FAILURE)],
@@ -2106,7 +2248,7 @@ impl Ike {
         let props = sa_of(p).unwrap_or(&[]);
         let Some(sel) = proposal::select(&self.cfg.ike_proposals, props, false) else {
             self.respond(
-                false,
+                self.cur(),
                 h.exchange,
                 h.message_id,
                 &[n(notify::NO_PROPOSAL_CHOSEN)],
@@ -2119,7 +2261,7 @@ impl Ike {
         };
         let Some(new_spi_i) = spi64(&sel.spi) else {
             self.respond(
-                false,
+                self.cur(),
                 h.exchange,
                 h.message_id,
                 &[n(notify::INVALID_SYNTAX)],
@@ -2130,7 +2272,7 @@ impl Ike {
             Some((grp, data)) if grp == g.ikev2_id() => data.to_vec(),
             _ => {
                 self.respond(
-                    false,
+                    self.cur(),
                     h.exchange,
                     h.message_id,
                     &[Payload::Notify(Notify::new(
@@ -2144,7 +2286,7 @@ impl Ike {
         let dh = DhPrivate::generate(g, &mut *self.rng);
         let Ok(shared) = dh.shared(&ke) else {
             self.respond(
-                false,
+                self.cur(),
                 h.exchange,
                 h.message_id,
                 &[n(notify::INVALID_SYNTAX)],
@@ -2171,20 +2313,76 @@ impl Ike {
                 data: dh.public().to_vec(),
             },
         ];
-        self.respond(false, h.exchange, h.message_id, &reply);
+        let nr_kept = match &reply[1] {
+            Payload::Nonce(x) => x.clone(),
+            _ => Vec::new(),
+        };
+        self.respond(self.cur(), h.exchange, h.message_id, &reply);
         let Some(new) = IkeSa::new(sel.suite, keys, new_spi_i, new_spi_r, false, peer_frag) else {
             return;
         };
+        if colliding {
+            // Keep it apart until our own exchange tells which SA survives.
+            self.collision = Some(IkeCollision {
+                sa: Some(new),
+                ni,
+                nr: nr_kept,
+            });
+            return;
+        }
         // The old SA stays until the peer deletes it.
         self.old_sa = self.sa.replace(new);
         self.ike_up(now, true);
     }
 
-    fn on_informational_request(&mut self, h: &Header, p: &[Payload], old: bool) {
+    /// The peer's new IKE SA from a collision becomes ours; the one it replaces stays as
+    /// `old_sa` until it is deleted. False if there is none to adopt.
+    fn adopt_collision(&mut self, now: Instant) -> bool {
+        let Some(new) = self.collision.take().and_then(|c| c.sa) else {
+            return false;
+        };
+        self.old_sa = self.sa.replace(new);
+        self.ike_up(now, true);
+        true
+    }
+
+    /// The peer deletes the IKE SA our rekey is outstanding on, having answered our rekey
+    /// before it saw its own exchange collide (so it never learnt of the collision) or having
+    /// won the collision: "reply as usual, and forget its own rekeying request" (RFC 7296
+    /// §2.25.2); the peer's new IKE SA becomes ours.
+    fn adopt_collision_on_delete(&mut self, now: Instant) -> bool {
+        let ours_pending = matches!(
+            &self.pending,
+            Some(Pending { kind: PendingKind::IkeRekey { .. }, spis, .. }) if *spis == self.cur()
+        );
+        if !ours_pending || self.collision.as_ref().is_none_or(|c| c.sa.is_none()) {
+            return false;
+        }
+        if let Some(Pending {
+            spis,
+            msg_id,
+            kind: PendingKind::IkeRekey { spi_i, dh, nonce },
+            ..
+        }) = self.pending.take()
+        {
+            self.late_rekey = Some(LateRekey {
+                spis,
+                msg_id,
+                spi_i,
+                dh,
+                ni: nonce,
+                until: now + self.cfg.retransmit_timeout * 2,
+            });
+        }
+        self.adopt_collision(now)
+    }
+
+    fn on_informational_request(&mut self, now: Instant, h: &Header, p: &[Payload], spis: Spis) {
+        let old = spis != self.cur();
         let mut reply = Vec::new();
         let mut close_reason = None;
         if wire::find_notify(p, notify::AUTHENTICATION_FAILED).is_some() {
-            self.respond(old, h.exchange, h.message_id, &[]);
+            self.respond(spis, h.exchange, h.message_id, &[]);
             self.fatal(Error::PeerRefused {
                 exchange: exchange::IKE_AUTH,
                 notify: notify::AUTHENTICATION_FAILED,
@@ -2198,8 +2396,15 @@ impl Ike {
             match d.protocol {
                 protocol::IKE => {
                     if old {
-                        self.respond(true, h.exchange, h.message_id, &[]);
-                        self.old_sa = None;
+                        // A replaced, colliding or redundant IKE SA: only it goes.
+                        self.respond(spis, h.exchange, h.message_id, &[]);
+                        self.drop_aux(spis);
+                        return;
+                    }
+                    if self.adopt_collision_on_delete(now) {
+                        // The IKE SA the peer deleted was the one our rekey replaced; its
+                        // keys stay for a moment in case our own answer still arrives.
+                        self.respond(spis, h.exchange, h.message_id, &[]);
                         return;
                     }
                     close_reason = Some("deleted by peer".to_string());
@@ -2230,13 +2435,20 @@ impl Ike {
                 _ => {}
             }
         }
-        self.respond(old, h.exchange, h.message_id, &reply);
+        self.respond(spis, h.exchange, h.message_id, &reply);
         if let Some(r) = close_reason {
             self.close(r);
         }
     }
 
-    fn on_response(&mut self, now: Instant, h: &Header, p: Vec<Payload>, old: bool) {
+    fn on_response(&mut self, now: Instant, p: Vec<Payload>, spis: Spis) {
+        let old = spis != self.cur();
+        if self.late_rekey.as_ref().is_some_and(|l| l.spis == spis) {
+            if let Some(l) = self.late_rekey.take() {
+                self.on_late_ike_rekey_response(now, &p, l);
+            }
+            return;
+        }
         let Some(pending) = self.pending.take() else {
             return;
         };
@@ -2263,14 +2475,13 @@ impl Ike {
             }
             PendingKind::DeleteIke => {
                 if old {
-                    self.old_sa = None;
+                    self.drop_aux(spis);
                 } else {
                     self.close("deleted locally".into());
                 }
             }
             PendingKind::Dpd => {}
         }
-        let _ = h;
     }
 
     fn on_auth_response(&mut self, now: Instant, p: &[Payload], offer: ChildOffer) {
@@ -2540,6 +2751,11 @@ impl Ike {
                     return;
                 }
             }
+            // Refused, but the peer's colliding rekey went through: that SA is the new one
+            // (the peer completed before it saw our request and deletes the old SA).
+            if self.adopt_collision(now) {
+                return;
+            }
             if nt.ty == notify::TEMPORARY_FAILURE {
                 self.ike_rekey_at = Some(now + Duration::from_secs(5));
                 return;
@@ -2550,53 +2766,133 @@ impl Ike {
             });
             return;
         }
-        let (Some(props), Some((grp, ke)), Some(nr)) = (sa_of(p), ke_of(p), nonce_of(p)) else {
-            self.fail(Error::InvalidResponse(
-                "IKE rekey answer without SA, KE or nonce",
-            ));
-            return;
-        };
-        let Some(sel) = proposal::check_response(&self.cfg.ike_proposals, props, false) else {
-            self.fail(Error::InvalidResponse(
-                "responder chose an IKE proposal we did not offer",
-            ));
-            return;
-        };
-        let (Some(spi_r), true) = (
-            spi64(&sel.spi),
-            sel.suite.dh == Some(dh.group()) && grp == dh.group().ikev2_id(),
-        ) else {
-            self.fail(Error::InvalidResponse("IKE rekey answer inconsistent"));
-            return;
-        };
-        let Ok(shared) = dh.shared(ke) else {
-            self.fail(Error::KeyExchange);
-            return;
-        };
         let Some(old) = self.sa.as_ref() else {
             return;
         };
-        let seed = crypto::skeyseed_rekey(old.prf, &old.keys.sk_d, &shared, &ni, &nr);
-        let keys = crypto::derive_ike_keys(&sel.suite, &seed, &ni, &nr, spi_i, spi_r);
-        let Some(new) = IkeSa::new(sel.suite, keys, spi_i, spi_r, true, old.peer_frag) else {
-            return;
+        let (new, nr) = match rekeyed_sa(&self.cfg.ike_proposals, old, p, spi_i, &dh, &ni) {
+            Ok(x) => x,
+            Err(e) => {
+                self.fail(e);
+                self.adopt_collision(now);
+                return;
+            }
         };
-        self.old_sa = self.sa.replace(new);
-        self.ike_up(now, true);
-        // Delete the old IKE SA on the old SA itself.
-        let p = vec![Payload::Delete(Delete {
+        let delete = vec![Payload::Delete(Delete {
             protocol: protocol::IKE,
             spi_size: 0,
             spis: vec![],
         })];
+        if let Some(c) = self.collision.take() {
+            // RFC 7296 §2.8.2: both exchanges completed. The new IKE SA of the exchange
+            // holding the lowest of the four nonces is redundant and deleted by the peer
+            // that initiated it; the initiator of the surviving one deletes the old SA.
+            let ours_lowest = lower_nonce(&ni, &nr) < lower_nonce(&c.ni, &c.nr);
+            match c.sa {
+                Some(theirs) if ours_lowest => {
+                    let spis = (new.spi_i, new.spi_r);
+                    let until = now + self.redundant_wait();
+                    self.redundant = Some((new, until));
+                    self.old_sa = self.sa.replace(theirs);
+                    self.ike_up(now, true);
+                    self.request_on(
+                        now,
+                        exchange::INFORMATIONAL,
+                        delete,
+                        PendingKind::DeleteIke,
+                        spis,
+                    );
+                    return;
+                }
+                Some(theirs) => {
+                    // Ours survives; the peer deletes its redundant SA. Should that delete
+                    // never come, it is forgotten after a while.
+                    let until = now + self.redundant_wait();
+                    self.redundant = Some((theirs, until));
+                }
+                // The peer already deleted its own as redundant: ours survives.
+                None => {}
+            }
+        }
+        let old_spis = self.cur();
+        self.old_sa = self.sa.replace(new);
+        self.ike_up(now, true);
+        // Delete the old IKE SA on the old SA itself.
         self.request_on(
             now,
             exchange::INFORMATIONAL,
-            p,
+            delete,
             PendingKind::DeleteIke,
-            true,
+            old_spis,
         );
     }
+
+    /// The answer to our IKE rekey arrived after the peer had deleted the old IKE SA and we
+    /// had adopted its colliding SA: the SA our exchange created is redundant, and we are
+    /// the one to delete it (RFC 7296 §2.8.2).
+    fn on_late_ike_rekey_response(&mut self, now: Instant, p: &[Payload], late: LateRekey) {
+        let hit = |s: &IkeSa| (s.spi_i, s.spi_r) == late.spis;
+        let Some(base) = self.old_sa.as_ref().filter(|s| hit(s)) else {
+            return;
+        };
+        let made = rekeyed_sa(
+            &self.cfg.ike_proposals,
+            base,
+            p,
+            late.spi_i,
+            &late.dh,
+            &late.ni,
+        );
+        self.old_sa = None;
+        if let Ok((new, _)) = made {
+            let until = now + self.redundant_wait();
+            self.redundant = Some((new, until));
+            self.tasks.push_back(Task::DeleteRedundant);
+        }
+    }
+
+    /// How long the redundant IKE SA of a collision is kept for its delete: the peer's
+    /// whole retransmission schedule (assumed like ours), at least the half-open timeout.
+    fn redundant_wait(&self) -> Duration {
+        let mut d = Duration::ZERO;
+        for i in 0..=self.cfg.retransmit_tries.min(16) {
+            d += self.cfg.retransmit_timeout * 2u32.saturating_pow(i.min(6));
+        }
+        d.max(self.cfg.half_open_timeout)
+    }
+}
+
+/// The initiator's side of an IKE SA rekey: checks the answer `p` to our request (SPI
+/// `spi_i`, `dh`, nonce `ni`) made on `base`, and derives the new IKE SA (RFC 7296 §2.18).
+fn rekeyed_sa(
+    offered: &[ProposalSpec],
+    base: &IkeSa,
+    p: &[Payload],
+    spi_i: u64,
+    dh: &DhPrivate,
+    ni: &[u8],
+) -> Result<(IkeSa, Vec<u8>), Error> {
+    let (Some(props), Some((grp, ke)), Some(nr)) = (sa_of(p), ke_of(p), nonce_of(p)) else {
+        return Err(Error::InvalidResponse(
+            "IKE rekey answer without SA, KE or nonce",
+        ));
+    };
+    let Some(sel) = proposal::check_response(offered, props, false) else {
+        return Err(Error::InvalidResponse(
+            "responder chose an IKE proposal we did not offer",
+        ));
+    };
+    let (Some(spi_r), true) = (
+        spi64(&sel.spi),
+        sel.suite.dh == Some(dh.group()) && grp == dh.group().ikev2_id(),
+    ) else {
+        return Err(Error::InvalidResponse("IKE rekey answer inconsistent"));
+    };
+    let shared = dh.shared(ke).map_err(|_| Error::KeyExchange)?;
+    let seed = crypto::skeyseed_rekey(base.prf, &base.keys.sk_d, &shared, ni, &nr);
+    let keys = crypto::derive_ike_keys(&sel.suite, &seed, ni, &nr, spi_i, spi_r);
+    let new = IkeSa::new(sel.suite, keys, spi_i, spi_r, true, base.peer_frag)
+        .ok_or(Error::InvalidResponse("IKE rekey answer inconsistent"))?;
+    Ok((new, nr))
 }
 
 impl fmt::Debug for Ike {

@@ -855,3 +855,369 @@ fn hostile_datagrams_never_panic_or_disturb() {
     assert_eq!(s.p[0].ike.state(), State::Established);
     assert_pairs(&s);
 }
+
+// ---------------------------------------------------------------------------------------
+// Simultaneous IKE SA rekeys (RFC 7296 §2.8.2), checked against the wire: the rekey
+// exchanges on the old IKE SA are decrypted with its keys to learn the four nonces and the
+// SPIs of both new IKE SAs, and the outcome is judged from those alone.
+
+/// One CREATE_CHILD_SA exchange rekeying the IKE SA, as seen on the wire.
+#[derive(Clone, Debug)]
+struct RekeyExchange {
+    /// The peer (0 or 1) that sent the request.
+    initiator: usize,
+    ni: Vec<u8>,
+    spi_i: u64,
+    /// Responder's nonce and SPI, if it answered with a new SA (not with an error notify).
+    nr: Option<(Vec<u8>, u64)>,
+}
+
+impl RekeyExchange {
+    fn spis(&self) -> Option<(u64, u64)> {
+        self.nr.as_ref().map(|(_, r)| (self.spi_i, *r))
+    }
+    fn lower_nonce(&self) -> Option<&[u8]> {
+        self.nr
+            .as_ref()
+            .map(|(nr, _)| self.ni.as_slice().min(nr.as_slice()))
+    }
+}
+
+/// What the old IKE SA's traffic after `from` tells about the rekey and the deletes.
+#[derive(Clone, Debug)]
+struct RekeyWire {
+    old: (u64, u64),
+    exchanges: Vec<RekeyExchange>,
+    /// INFORMATIONAL requests (deletes; nothing else runs meanwhile): (SPIs, sender).
+    informational: Vec<((u64, u64), usize)>,
+}
+
+fn read_rekey_wire(s: &Sim, from: usize, old_keys: &OldKeys) -> RekeyWire {
+    use ike::wire::{self, exchange, Payload};
+    let mut reqs: Vec<(usize, u32, Vec<u8>, u64)> = Vec::new();
+    /// (sender, message ID, the new SA's responder nonce and SPI).
+    type Resp = (usize, u32, Option<(Vec<u8>, u64)>);
+    let mut resps: Vec<Resp> = Vec::new();
+    let mut informational = Vec::new();
+    for (sender, bytes) in &s.net.log[from..] {
+        let Ok(m) = wire::parse_message(bytes) else {
+            continue;
+        };
+        let h = m.header;
+        let spis = (h.spi_i, h.spi_r);
+        if h.exchange == exchange::INFORMATIONAL && !h.is_response() {
+            if !informational.contains(&(spis, *sender)) {
+                informational.push((spis, *sender));
+            }
+            continue;
+        }
+        if spis != old_keys.spis || h.exchange != exchange::CREATE_CHILD_SA {
+            continue;
+        }
+        let enc = m.encrypted.expect("encrypted");
+        assert!(enc.fragment.is_none());
+        let cipher = if h.is_initiator() {
+            &old_keys.i
+        } else {
+            &old_keys.r
+        };
+        let plain = cipher
+            .open(bytes, enc.body)
+            .expect("old IKE SA keys open it");
+        let p = wire::parse_payloads(enc.first, &plain).unwrap();
+        let nonce = p.iter().find_map(|x| match x {
+            Payload::Nonce(n) => Some(n.clone()),
+            _ => None,
+        });
+        let spi = p.iter().find_map(|x| match x {
+            Payload::Sa(props) => Some(u64::from_be_bytes(props[0].spi[..].try_into().unwrap())),
+            _ => None,
+        });
+        if h.is_response() {
+            let new = nonce.zip(spi);
+            if !resps.iter().any(|r| r.0 == *sender && r.1 == h.message_id) {
+                resps.push((*sender, h.message_id, new));
+            }
+        } else if !reqs.iter().any(|r| r.0 == *sender && r.1 == h.message_id) {
+            reqs.push((*sender, h.message_id, nonce.unwrap(), spi.unwrap()));
+        }
+    }
+    let exchanges = reqs
+        .into_iter()
+        .map(|(k, id, ni, spi_i)| RekeyExchange {
+            initiator: k,
+            ni,
+            spi_i,
+            nr: resps
+                .iter()
+                .find(|r| r.0 == 1 - k && r.1 == id)
+                .and_then(|r| r.2.clone()),
+        })
+        .collect();
+    RekeyWire {
+        old: old_keys.spis,
+        exchanges,
+        informational,
+    }
+}
+
+struct OldKeys {
+    spis: (u64, u64),
+    i: ike::crypto::SkCipher,
+    r: ike::crypto::SkCipher,
+}
+
+fn old_keys(s: &Sim) -> OldKeys {
+    let (si, sr, suite, k) = s.p[0].ike.ike_keys_for_debug().unwrap();
+    OldKeys {
+        spis: (si, sr),
+        i: ike::crypto::SkCipher::new(&suite, k[0], k[2]).unwrap(),
+        r: ike::crypto::SkCipher::new(&suite, k[1], k[3]).unwrap(),
+    }
+}
+
+/// The end state of both peers that the check looks at.
+#[derive(Clone, Debug, PartialEq)]
+struct RekeyEnd {
+    /// Every IKE SA each peer still holds.
+    held: [Vec<(u64, u64)>; 2],
+    /// Child SAs (inbound SPIs) before and after, per peer.
+    children_before: [Vec<u32>; 2],
+    children_after: [Vec<u32>; 2],
+    child_downs: usize,
+}
+
+/// RFC 7296 §2.8.2 as a judgement over the wire and the end state. Returns which case it
+/// was: true for a real collision (both exchanges created an IKE SA).
+fn check_ike_rekey(w: &RekeyWire, end: &RekeyEnd) -> Result<bool, String> {
+    if w.exchanges.len() != 2 {
+        return Err(format!("expected two rekey requests: {:?}", w.exchanges));
+    }
+    let done: Vec<&RekeyExchange> = w.exchanges.iter().filter(|e| e.nr.is_some()).collect();
+    let (survivor, redundant) = match done.as_slice() {
+        [one] => ((*one).clone(), None),
+        [a, b] => {
+            // The new IKE SA whose exchange holds the lowest of the four nonces goes.
+            if a.lower_nonce() < b.lower_nonce() {
+                ((*b).clone(), Some((*a).clone()))
+            } else {
+                ((*a).clone(), Some((*b).clone()))
+            }
+        }
+        _ => return Err(format!("no rekey exchange completed: {:?}", w.exchanges)),
+    };
+    let keep = survivor.spis().unwrap();
+    for k in 0..2 {
+        if end.held[k] != vec![keep] {
+            return Err(format!(
+                "peer {k} holds {:x?}, the surviving IKE SA is {keep:x?}",
+                end.held[k]
+            ));
+        }
+        if end.children_before[k] != end.children_after[k] {
+            return Err(format!("peer {k}: Child SAs changed"));
+        }
+    }
+    if end.child_downs != 0 {
+        return Err("a Child SA went down".into());
+    }
+    // The old IKE SA is deleted by the initiator of the surviving one, and nobody else.
+    for (spis, sender) in &w.informational {
+        if *spis == w.old && *sender != survivor.initiator {
+            return Err(format!("peer {sender} deleted the old IKE SA but lost"));
+        }
+    }
+    if let Some(r) = &redundant {
+        let rs = r.spis().unwrap();
+        for (spis, sender) in &w.informational {
+            if *spis == rs && *sender != r.initiator {
+                return Err(format!(
+                    "the redundant IKE SA was deleted by peer {sender}, not its initiator"
+                ));
+            }
+            if *spis == keep {
+                return Err("the surviving IKE SA got a delete".into());
+            }
+        }
+    }
+    Ok(redundant.is_some())
+}
+
+/// Both peers rekey the IKE SA at the same instant; returns the wire view and end state.
+fn simultaneous_ike_rekey_run(seed: u64, loss: u64, reorder: u64) -> (Sim, RekeyWire, RekeyEnd) {
+    let mut ci = cfg(
+        Role::Initiator,
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+        b"k",
+    );
+    let mut cr = cfg(
+        Role::Responder,
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+        b"k",
+    );
+    ci.retransmit_tries = 8;
+    cr.retransmit_tries = 8;
+    let mut s = Sim::new(ci, cr, seed);
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(5));
+    assert_pairs(&s);
+    let before = [0, 1].map(|k| {
+        let mut v: Vec<u32> = s.children(k).iter().map(|c| c.spi_in).collect();
+        v.sort();
+        v
+    });
+    let keys = old_keys(&s);
+    let from = s.net.log.len();
+    let events_from = [s.p[0].events.len(), s.p[1].events.len()];
+    s.net.loss = loss;
+    s.net.reorder = reorder;
+    s.p[0].ike.rekey_ike(s.now);
+    s.p[1].ike.rekey_ike(s.now);
+    // Long enough for retransmissions and for a redundant SA's delete wait to expire.
+    s.run_for(Duration::from_secs(900));
+    s.net.loss = 0;
+    s.net.reorder = 0;
+    let w = read_rekey_wire(&s, from, &keys);
+    let end = RekeyEnd {
+        held: [s.p[0].ike.ike_sa_spis(), s.p[1].ike.ike_sa_spis()],
+        children_before: before,
+        children_after: [0, 1].map(|k| {
+            let mut v: Vec<u32> = s.children(k).iter().map(|c| c.spi_in).collect();
+            v.sort();
+            v
+        }),
+        child_downs: (0..2)
+            .map(|k| {
+                s.p[k].events[events_from[k]..]
+                    .iter()
+                    .filter(|e| matches!(e, Event::ChildSaDown { .. }))
+                    .count()
+            })
+            .sum(),
+    };
+    (s, w, end)
+}
+
+#[test]
+fn simultaneous_ike_rekey_follows_lowest_nonce_rule_over_many_seeds() {
+    let mut collisions = 0;
+    let mut one_sided = 0;
+    let mut redundant_deleted_by_initiator = 0;
+    for seed in 0..160u64 {
+        let (loss, reorder) = match seed % 4 {
+            0 => (0, 0),
+            1 => (0, 400),
+            2 => (150, 0),
+            _ => (150, 400),
+        };
+        let (mut s, w, end) = simultaneous_ike_rekey_run(1000 + seed, loss, reorder);
+        let both = check_ike_rekey(&w, &end).unwrap_or_else(|e| {
+            panic!(
+                "seed {seed} loss {loss} reorder {reorder}: {e}\n{w:x?}\nA {:?}\nB {:?}",
+                s.p[0].events, s.p[1].events
+            )
+        });
+        if both {
+            collisions += 1;
+            let done: Vec<&RekeyExchange> = w.exchanges.iter().filter(|e| e.nr.is_some()).collect();
+            let red = if done[0].lower_nonce() < done[1].lower_nonce() {
+                done[0]
+            } else {
+                done[1]
+            };
+            let rs = red.spis().unwrap();
+            if w.informational
+                .iter()
+                .any(|(spis, k)| *spis == rs && *k == red.initiator)
+            {
+                redundant_deleted_by_initiator += 1;
+            } else {
+                // Only when the initiator never saw its answer (lost) and adopted the
+                // peer's SA on the old SA's delete (RFC 7296 §2.25.2).
+                assert!(
+                    loss > 0,
+                    "seed {seed}: redundant SA never deleted by its initiator"
+                );
+            }
+        } else {
+            one_sided += 1;
+        }
+        // Identical keys on both sides, and the survivor carries on.
+        let ka = s.p[0].ike.ike_keys_for_debug().unwrap();
+        let kb = s.p[1].ike.ike_keys_for_debug().unwrap();
+        assert_eq!((ka.0, ka.1), (kb.0, kb.1));
+        assert_eq!(ka.3, kb.3, "seed {seed}: IKE SA keys differ");
+        assert!(
+            s.failures(0).is_empty() && s.failures(1).is_empty(),
+            "seed {seed}"
+        );
+        let spi = s.children(1)[0].spi_in;
+        s.p[1].ike.rekey_child(s.now, spi);
+        s.run_for(Duration::from_secs(10));
+        s.p[0].ike.send_dpd(s.now);
+        s.run_for(Duration::from_secs(10));
+        assert_eq!(s.p[0].ike.state(), State::Established, "seed {seed}");
+        assert_eq!(s.p[1].ike.state(), State::Established, "seed {seed}");
+        assert_pairs(&s);
+        assert!(
+            s.failures(0).is_empty() && s.failures(1).is_empty(),
+            "seed {seed}"
+        );
+    }
+    // Both shapes of the race happened, most of them real collisions.
+    assert!(
+        collisions >= 80,
+        "{collisions} collisions, {one_sided} one-sided"
+    );
+    assert!(
+        one_sided >= 1,
+        "{collisions} collisions, {one_sided} one-sided"
+    );
+    assert!(redundant_deleted_by_initiator >= collisions * 3 / 4);
+}
+
+#[test]
+fn ike_rekey_check_rejects_outcomes_that_break_the_rule() {
+    // Find a real collision, then show the judgement fails if either peer kept the other
+    // new SA, if the peers differ, or if the nonce order had been the other way round.
+    let (_, w, end) = (0..40u64)
+        .map(|seed| simultaneous_ike_rekey_run(2000 + seed, 0, 0))
+        .find(|(_, w, e)| check_ike_rekey(w, e) == Ok(true))
+        .expect("a real collision");
+    let done: Vec<&RekeyExchange> = w.exchanges.iter().filter(|e| e.nr.is_some()).collect();
+    let kept = end.held[0][0];
+    let other = done
+        .iter()
+        .map(|e| e.spis().unwrap())
+        .find(|s| *s != kept)
+        .unwrap();
+    // Both keep the redundant SA.
+    let mut bad = end.clone();
+    bad.held = [vec![other], vec![other]];
+    assert!(check_ike_rekey(&w, &bad).is_err());
+    // Each keeps a different SA.
+    let mut bad = end.clone();
+    bad.held = [vec![kept], vec![other]];
+    assert!(check_ike_rekey(&w, &bad).is_err());
+    // One keeps both.
+    let mut bad = end.clone();
+    bad.held[1].push(other);
+    assert!(check_ike_rekey(&w, &bad).is_err());
+    // Swapping the nonces of the two exchanges makes the real outcome wrong.
+    let mut swapped = w.clone();
+    let (a, b) = (swapped.exchanges[0].clone(), swapped.exchanges[1].clone());
+    swapped.exchanges[0].ni = b.ni.clone();
+    swapped.exchanges[0].nr.as_mut().unwrap().0 = b.nr.clone().unwrap().0;
+    swapped.exchanges[1].ni = a.ni.clone();
+    swapped.exchanges[1].nr.as_mut().unwrap().0 = a.nr.clone().unwrap().0;
+    assert!(check_ike_rekey(&swapped, &end).is_err());
+    // The old behaviour (one side refuses with TEMPORARY_FAILURE) is not a completed
+    // collision: with the refused exchange's answer missing, a redundant SA is unexplained.
+    let mut refused = w.clone();
+    refused.exchanges[0].nr = None;
+    refused.exchanges[1].nr = None;
+    assert!(check_ike_rekey(&refused, &end).is_err());
+    assert_eq!(check_ike_rekey(&w, &end), Ok(true));
+}
