@@ -5,13 +5,14 @@
 //! and random octets come through the [`Rng`] trait, so every conversation replays byte for
 //! byte in tests.
 //!
-//! Covered: IKE_SA_INIT (COOKIE, INVALID_KE_PAYLOAD retry, NAT detection and the move to
+//! Covered: IKE_SA_INIT (COOKIE, with a stateless front end for load in [`cookie`], INVALID_KE_PAYLOAD retry, NAT detection and the move to
 //! port 4500), IKE_AUTH with pre-shared keys and the first Child SA, CREATE_CHILD_SA (Child
 //! SA rekey with and without PFS, IKE SA rekey), INFORMATIONAL (delete, liveness checks),
 //! retransmission with exponential backoff, IKE fragmentation (RFC 7383).
 
 #![deny(unsafe_code)]
 
+pub mod cookie;
 pub mod crypto;
 pub mod fuzzing;
 mod modp;
@@ -20,6 +21,7 @@ mod session;
 pub mod ts;
 pub mod wire;
 
+pub use cookie::{CookieConfig, CookieGate, Verdict};
 pub use crypto::Secret;
 pub use proposal::{DhGroup, Encr, Integ, Kind, Prf, ProposalError, ProposalSpec, Suite};
 pub use session::{ChildSa, Config, Error, Event, Identity, Ike, Role, State, Transmit};
