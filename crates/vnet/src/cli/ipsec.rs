@@ -55,6 +55,10 @@ pub struct IpsecUpArgs {
     /// Wait for the peer to start.
     #[arg(long)]
     pub responder: bool,
+    /// Responder: answer IKE_SA_INIT statelessly with a COOKIE (RFC 7296 §2.6) while this
+    /// many IKE SAs are half-open (0: always); the secret rotates every two minutes.
+    #[arg(long, requires = "responder")]
+    pub cookie_threshold: Option<usize>,
     /// Liveness check interval in seconds.
     #[arg(long)]
     pub dpd: Option<u64>,
@@ -225,7 +229,7 @@ fn finish_csum(hdr: &[u8], pkt: &mut [u8]) {
 }
 
 pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
-    use ike::{Config, Event, Identity, Ike, Kind, ProposalSpec, Role};
+    use ike::{Config, Event, Identity, Ike, Kind, ProposalSpec, Role, State};
     if a.initiator == a.responder {
         return Err(err("say --initiator or --responder"));
     }
@@ -306,6 +310,16 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
     if a.initiator {
         ike.connect(start);
     }
+    let mut gate = a.cookie_threshold.map(|threshold| {
+        ike::CookieGate::new(
+            ike::CookieConfig {
+                threshold,
+                ..ike::CookieConfig::default()
+            },
+            Box::new(ike::SystemRng),
+            start,
+        )
+    });
     let mut tunnel = Tunnel {
         outbound: None,
         inbound: HashMap::new(),
@@ -437,6 +451,20 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                                 }
                             }
                         } else if len > 1 {
+                            // Before the session holds any state, the stateless front end
+                            // decides whether an IKE_SA_INIT needs a cookie first.
+                            if let Some(g) = gate.as_mut().filter(|_| ike.state() == State::Idle) {
+                                // One session: nothing is half-open while it is idle.
+                                g.set_half_open(0);
+                                match g.handle(now, src, dst, d) {
+                                    ike::Verdict::Accept => {}
+                                    ike::Verdict::Reply(t) => {
+                                        let _ = sock.send_to(&t.payload, t.dst);
+                                        continue;
+                                    }
+                                    ike::Verdict::Drop => continue,
+                                }
+                            }
                             ike.handle_datagram(now, src, dst, d);
                         }
                     }
