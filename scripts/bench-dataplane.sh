@@ -7,6 +7,9 @@
 #      same VNet   bla1 (a/s1) -> bla2 (a/s2)     compared with the veth pair
 #      peered      bla1 (a/s1) -> blb1 (b/s1)     compared with the kernel router hop
 #    iperf3 single TCP stream (RUNS x DUR s, median) and ping (RUNS x 100 at 0.01 s);
+#    UDP packets per second: iperf3 -u -l $UDP_LEN (64-byte datagrams) -b 0 -w 2M, DUR s, RUNS
+#    times, received pps (sent - lost) — through vnet and through a kernel veth pair / router
+#    hop built here (bl-vnu-*), in the same run;
 # 3. the pure forwarder's decisions per second on one core (criterion, crates/fwd/benches).
 # Prints each vnet figure beside its baseline as a ratio. Run as root from the repository root:
 #   bash scripts/bench-dataplane.sh      (env: RUNS=3 DUR=10 SHARED=../shared/bench VNET_BIN=…
@@ -21,12 +24,15 @@ TMP=$(mktemp -d /tmp/bl-vnet.XXXXXX)
 SERVER_PID=
 IPERF_PIDS=()
 VMS=(bla1 bla2 blb1)
+UDP_LEN=${UDP_LEN:-64}
+KNS=(bl-vnu-a bl-vnu-r bl-vnu-b bl-vnu-c)
 
 cleanup() {
   set +e
   for p in "${IPERF_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
   for v in "${VMS[@]}"; do ip netns del "vm-$v" 2>/dev/null; done
+  for n in "${KNS[@]}"; do ip netns del "$n" 2>/dev/null; done
   ip netns del $SRV 2>/dev/null
   rm -rf "$TMP"
 }
@@ -54,7 +60,7 @@ PY
 }
 field() { sed -n "s/.*-> $1.*median \([0-9.]*\).*/\1/p" "$2" | head -1; }
 
-echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs; RUNS=$RUNS DUR=$DUR"
+echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs; RUNS=$RUNS DUR=$DUR; loadavg $(cut -d" " -f1-3 /proc/loadavg); VNET_BUSY_POLL_US=${VNET_BUSY_POLL_US:-default}"
 if [ -z "${SKIP_BASELINES:-}" ]; then
   echo "== kernel baselines ($SHARED/veth.sh, router.sh; TCP and ping)"
   RUNS=$RUNS DUR=$DUR ONLY=tcp bash "$SHARED/veth.sh" | tee "$TMP/veth.txt" | grep -- '->' || true
@@ -66,6 +72,38 @@ VETH_TCP=$(field "TCP veth throughput" "$TMP/veth.txt" 2>/dev/null || true)
 VETH_RTT=$(field "ping veth RTT" "$TMP/veth.txt" 2>/dev/null || true)
 RT_TCP=$(field "TCP router throughput" "$TMP/router.txt" 2>/dev/null || true)
 RT_RTT=$(field "ping router RTT" "$TMP/router.txt" 2>/dev/null || true)
+
+# udp_pps CLIENT_NS DEST -> sets PPS (median received pps over RUNS runs of DUR s)
+udp_pps() {
+  local ns=$1 dst=$2 v=() i j=$TMP/udp.json
+  for i in $(seq 1 "$RUNS"); do
+    wait_idle
+    ip netns exec "$ns" iperf3 -c "$dst" -u -l "$UDP_LEN" -b 0 -w 2M -t "$DUR" -J > "$j"
+    v+=($(jq '((.end.sum_received.packets-.end.sum_received.lost_packets)/.end.sum_received.seconds)|floor' "$j"))
+  done
+  PPS=$(median "${v[@]}"); PPS=${PPS%.*}
+  echo "  UDP $UDP_LEN-byte datagrams $ns -> $dst, received pps per run: ${v[*]} -> median $PPS"
+}
+
+echo "== kernel UDP pps: veth pair bl-vnu-a -- bl-vnu-c, router hop bl-vnu-a -- bl-vnu-r -- bl-vnu-b"
+for n in "${KNS[@]}"; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip link add a0 netns bl-vnu-a type veth peer name r0 netns bl-vnu-r
+ip link add b0 netns bl-vnu-b type veth peer name r1 netns bl-vnu-r
+ip link add a1 netns bl-vnu-a type veth peer name c0 netns bl-vnu-c
+ip -n bl-vnu-a addr add 198.18.1.1/24 dev a0; ip -n bl-vnu-a link set a0 up
+ip -n bl-vnu-a addr add 198.18.3.1/24 dev a1; ip -n bl-vnu-a link set a1 up
+ip -n bl-vnu-c addr add 198.18.3.2/24 dev c0; ip -n bl-vnu-c link set c0 up
+ip -n bl-vnu-r addr add 198.18.1.254/24 dev r0; ip -n bl-vnu-r link set r0 up
+ip -n bl-vnu-r addr add 198.18.2.254/24 dev r1; ip -n bl-vnu-r link set r1 up
+ip -n bl-vnu-b addr add 198.18.2.1/24 dev b0; ip -n bl-vnu-b link set b0 up
+ip -n bl-vnu-a route add 198.18.2.0/24 via 198.18.1.254
+ip -n bl-vnu-b route add default via 198.18.2.254
+ip netns exec bl-vnu-r sysctl -qw net.ipv4.ip_forward=1
+for n in bl-vnu-b bl-vnu-c; do ip netns exec $n iperf3 -s >/dev/null 2>&1 & IPERF_PIDS+=($!); done
+sleep 0.5
+ip netns exec bl-vnu-a ping -c 2 -i 0.2 -q 198.18.2.1 >/dev/null
+udp_pps bl-vnu-a 198.18.3.2; VETH_PPS=$PPS
+udp_pps bl-vnu-a 198.18.2.1; RT_PPS=$PPS
 
 echo "== vnet: server in $SRV, VMs via vnet vm create"
 ip netns add $SRV; ip -n $SRV link set lo up
@@ -105,6 +143,8 @@ measure() { # LABEL DEST -> sets TCP RTT
 }
 measure same-vnet 10.81.2.4; SAME_TCP=$TCP; SAME_RTT=$RTT
 measure peered 10.82.1.4; PEER_TCP=$TCP; PEER_RTT=$RTT
+udp_pps vm-bla1 10.81.2.4; SAME_PPS=$PPS
+udp_pps vm-bla1 10.82.1.4; PEER_PPS=$PPS
 cli vm list -o json | jq -c '.[] | {nic: (.nicId|split("/")|last), netns}' | sed 's/^/  /'
 curl -s http://127.0.0.1:$PORT/vnet/v1/dataplane >/dev/null 2>&1 || true
 ip netns exec $SRV python3 -c "
@@ -127,6 +167,8 @@ if [ -n "$VETH_TCP" ]; then
   printf '%-44s %12s %12s %8s\n' "TCP Gbit/s, peered vs kernel router hop" "$PEER_TCP" "$RT_TCP" "$(ratio "$PEER_TCP" "$RT_TCP")"
   printf '%-44s %12s %12s %8s\n' "ping RTT ms, same VNet vs veth pair" "$SAME_RTT" "$VETH_RTT" "$(ratio "$SAME_RTT" "$VETH_RTT")"
   printf '%-44s %12s %12s %8s\n' "ping RTT ms, peered vs kernel router hop" "$PEER_RTT" "$RT_RTT" "$(ratio "$PEER_RTT" "$RT_RTT")"
+  printf '%-44s %12s %12s %8s\n' "UDP ${UDP_LEN} B pps, same VNet vs veth pair" "$SAME_PPS" "$VETH_PPS" "$(ratio "$SAME_PPS" "$VETH_PPS")"
+  printf '%-44s %12s %12s %8s\n' "UDP ${UDP_LEN} B pps, peered vs kernel router hop" "$PEER_PPS" "$RT_PPS" "$(ratio "$PEER_PPS" "$RT_PPS")"
   ADD_V=$(python3 -c "print(round($PEER_RTT-$VETH_RTT,4))"); ADD_K=$(python3 -c "print(round($RT_RTT-$VETH_RTT,4))")
   printf '%-44s %12s %12s %8s\n' "added RTT ms over the veth pair" "$ADD_V" "$ADD_K" "$(ratio "$ADD_V" "$ADD_K")"
   echo "goals: peered TCP >= 0.5 x router hop: $(python3 -c "print('met' if $PEER_TCP >= 0.5*$RT_TCP else 'NOT met')");" \
@@ -134,6 +176,9 @@ if [ -n "$VETH_TCP" ]; then
 else
   printf '%-44s %12s\n' "TCP Gbit/s, same VNet" "$SAME_TCP"; printf '%-44s %12s\n' "TCP Gbit/s, peered" "$PEER_TCP"
   printf '%-44s %12s\n' "ping RTT ms, same VNet" "$SAME_RTT"; printf '%-44s %12s\n' "ping RTT ms, peered" "$PEER_RTT"
+  printf '%-44s %12s %12s %8s\n' "UDP ${UDP_LEN} B pps, same VNet vs veth pair" "$SAME_PPS" "$VETH_PPS" "$(ratio "$SAME_PPS" "$VETH_PPS")"
+  printf '%-44s %12s %12s %8s\n' "UDP ${UDP_LEN} B pps, peered vs kernel router hop" "$PEER_PPS" "$RT_PPS" "$(ratio "$PEER_PPS" "$RT_PPS")"
 fi
+echo "# loadavg at the end: $(cut -d" " -f1-3 /proc/loadavg)"
 [ -n "$FWD_PPS" ] && printf '%-44s %12s\n' "forwarder decisions/s, one core (pure)" "$FWD_PPS"
 exit 0

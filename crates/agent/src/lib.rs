@@ -7,7 +7,10 @@
 //!   default route through rtnetlink from inside the namespace.
 //! * **Workers.** N threads (one per core, at most [`MAX_WORKERS`]); worker *w* owns queue *w*
 //!   of every device and waits on its own epoll set. A wake-up drains up to [`BATCH`] packets
-//!   per ready queue. Packets keep their virtio_net_hdr: a GSO super-packet (up to 64 KiB of one
+//!   per ready queue. After traffic the worker busy-polls its epoll set for
+//!   [`DEFAULT_BUSY_POLL_US`] before sleeping again (one worker at a time; [`Tuning`]), which
+//!   removes the wake-up from request/response latency. A packet is always forwarded by the
+//!   thread that read it. Packets keep their virtio_net_hdr: a GSO super-packet (up to 64 KiB of one
 //!   TCP stream) is routed once and written to the destination TUN as it is, segmentation and
 //!   checksums left to the receiving kernel — the same trick as wireguard-go's offloads, minus
 //!   the crypto. No allocation, lock or log per packet; counters are relaxed atomics.
@@ -31,7 +34,9 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{
+    fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst,
+};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -160,6 +165,46 @@ struct Shared {
     /// Per worker: the runtime sequence in use, BUSY while loading, IDLE while waiting.
     epochs: Vec<AtomicU64>,
     stop: AtomicBool,
+    tuning: Tuning,
+    /// The worker allowed to busy-poll now ([`NO_SPINNER`] when none): at most one core spins.
+    spinner: AtomicUsize,
+}
+
+const NO_SPINNER: usize = usize::MAX;
+
+/// Default busy-poll window: longer than the gap of a 100 Hz request/response exchange
+/// (`ping -i 0.01`), so such traffic never waits for a sleeping worker to be woken (an idle
+/// vCPU's wake-up costs tens of microseconds here). At most one worker spins at a time, and
+/// none once the window has passed without traffic: an idle agent burns no CPU.
+pub const DEFAULT_BUSY_POLL_US: u64 = 20_000;
+
+/// How the workers wait for packets.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// After traffic, keep polling (epoll_wait with a zero timeout) for this long before
+    /// sleeping in epoll_wait; zero turns busy-polling off.
+    pub busy_poll: Duration,
+    /// Yield the CPU between polls while spinning.
+    pub yield_spin: bool,
+    /// Pin worker w to CPU w.
+    pub pin: bool,
+}
+
+impl Tuning {
+    /// From the environment: VNET_BUSY_POLL_US, VNET_BUSY_POLL_YIELD=0|1, VNET_PIN_WORKERS=0|1.
+    pub fn from_env() -> Tuning {
+        let num = |k: &str, d: u64| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(d)
+        };
+        Tuning {
+            busy_poll: Duration::from_micros(num("VNET_BUSY_POLL_US", DEFAULT_BUSY_POLL_US)),
+            yield_spin: num("VNET_BUSY_POLL_YIELD", 0) != 0,
+            pin: num("VNET_PIN_WORKERS", 0) != 0,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -206,6 +251,8 @@ impl Agent {
             epolls,
             epochs: (0..n).map(|_| AtomicU64::new(IDLE)).collect(),
             stop: AtomicBool::new(false),
+            tuning: Tuning::from_env(),
+            spinner: AtomicUsize::new(NO_SPINNER),
         });
         let mut handles = Vec::new();
         for w in 0..n {
@@ -503,13 +550,33 @@ fn close_device(d: Arc<Device>) {
 }
 
 fn worker(sh: Arc<Shared>, w: usize) {
+    if sh.tuning.pin {
+        // Best effort: a worker per core keeps each flow's packets on one cache.
+        let _ = sys::pin_to_cpu(w);
+    }
+    let spin = sh.tuning.busy_poll;
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
     let mut buf = vec![0u8; BUF];
     let mut reply = vec![0u8; VNET_HDR_LEN + fwd::REPLY_BUF];
+    let mut frag = vec![0u8; VNET_HDR_LEN + usize::from(u16::MAX)];
+    // Until when to poll without sleeping: traffic seen recently.
+    let mut spin_until: Option<Instant> = None;
     while !sh.stop.load(Relaxed) {
         sh.epochs[w].store(IDLE, SeqCst);
-        let n = sh.epolls[w].wait(&mut events, 100);
+        let timeout = match spin_until {
+            Some(t) if Instant::now() < t && sh.spinner.load(Relaxed) == w => 0,
+            Some(_) => {
+                spin_until = None;
+                let _ = sh.spinner.compare_exchange(w, NO_SPINNER, SeqCst, Relaxed);
+                100
+            }
+            None => 100,
+        };
+        let n = sh.epolls[w].wait(&mut events, timeout);
         if n == 0 {
+            if timeout == 0 && sh.tuning.yield_spin {
+                sys::sched_yield();
+            }
             continue;
         }
         sh.epochs[w].store(BUSY, SeqCst);
@@ -530,14 +597,23 @@ fn worker(sh: Arc<Shared>, w: usize) {
                 let Some(len) = sys::read(fd, &mut buf) else {
                     break;
                 };
-                handle(&rt, w, idx, dev, fd, &mut buf[..len], &mut reply);
+                handle(&rt, w, idx, dev, fd, &mut buf[..len], &mut reply, &mut frag);
             }
         }
+        if !spin.is_zero() {
+            // The worker that saw traffic last spins; the one it takes over from stops.
+            if sh.spinner.load(Relaxed) != w {
+                sh.spinner.store(w, Relaxed);
+            }
+            spin_until = Some(Instant::now() + spin);
+        }
     }
+    let _ = sh.spinner.compare_exchange(w, NO_SPINNER, SeqCst, Relaxed);
     sh.epochs[w].store(IDLE, SeqCst);
 }
 
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn handle(
     rt: &Runtime,
     w: usize,
@@ -546,6 +622,7 @@ fn handle(
     fd: i32,
     frame: &mut [u8],
     reply: &mut [u8],
+    frag: &mut [u8],
 ) {
     if frame.len() <= VNET_HDR_LEN {
         dev.counters.drop(DropReason::Malformed);
@@ -576,6 +653,37 @@ fn handle(
                     out.record(w, &frame[VNET_HDR_LEN..]);
                 } else {
                     dev.counters.drop(DropReason::TxError);
+                }
+            }
+            None => dev.counters.drop(DropReason::Unbound),
+        },
+        fwd::Verdict::Fragment { nic, mtu } => match rt.devs[nic as usize].as_ref() {
+            Some(out) => {
+                let (hdr, pkt) = frame.split_at_mut(VNET_HDR_LEN);
+                // A checksum left to offload must be whole before the payload is split.
+                if hdr[0] & sys::VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
+                    let start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
+                    let off = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
+                    if !fwd::frag::complete_checksum(pkt, start, off) {
+                        dev.counters.drop(DropReason::Malformed);
+                        return;
+                    }
+                }
+                let ofd = out.queues[w].as_raw_fd();
+                frag[..VNET_HDR_LEN].fill(0);
+                let mut off = 0;
+                while let Some((len, next)) =
+                    fwd::frag::v4_fragment(pkt, mtu, off, &mut frag[VNET_HDR_LEN..])
+                {
+                    if sys::write(ofd, &frag[..VNET_HDR_LEN + len]) {
+                        out.counters.in_packets.fetch_add(1, Relaxed);
+                        out.counters.in_bytes.fetch_add(len as u64, Relaxed);
+                        out.record(w, &frag[VNET_HDR_LEN..VNET_HDR_LEN + len]);
+                    } else {
+                        dev.counters.drop(DropReason::TxError);
+                        break;
+                    }
+                    off = next;
                 }
             }
             None => dev.counters.drop(DropReason::Unbound),

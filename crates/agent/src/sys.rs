@@ -312,6 +312,24 @@ pub fn write2(fd: RawFd, a: &[u8], b: &[u8]) -> bool {
     n == (a.len() + b.len()) as isize
 }
 
+/// Pins the calling thread to one CPU.
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t we own, filled by CPU_SET, passed by reference.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; CPU_SET bounds-checks cpu against the set size.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: as above.
+    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) })
+        .map(|_| ())
+}
+
+/// Gives up the CPU to another runnable thread, if any.
+#[inline]
+pub fn sched_yield() {
+    // SAFETY: no arguments.
+    unsafe { libc::sched_yield() };
+}
+
 /// Whether this process can run the data plane: root and /dev/net/tun.
 pub fn dataplane_supported() -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.

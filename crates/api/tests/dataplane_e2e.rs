@@ -140,11 +140,6 @@ impl Lab {
         let (s, b) = self.send(self.client.delete(self.url(path)));
         assert!(s < 300, "DELETE {path} -> {s} {b}");
     }
-    fn get(&self, path: &str) -> Value {
-        let (s, b) = self.send(self.client.get(self.url(path)));
-        assert_eq!(s, 200, "GET {path} -> {b}");
-        b
-    }
     fn vnet(&self, name: &str, space: &[&str], subnets: &[(&str, &[&str])]) {
         self.put(&net(&format!("virtualNetworks/{name}")), json!({"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": space}}}));
         for (s, p) in subnets {
@@ -439,6 +434,49 @@ fn overlapping_spoofing_udr_none_mtu_and_ttl() {
         "{text}"
     );
     assert!(o.status.success(), "a packet that fits passes: {text}");
+    // Without DF the hop fragments as a router does: 1328 bytes for MTU 1280; and with -s 2000
+    // x1 (MTU 1500) sends a 1500-byte first fragment that the hop fragments again.
+    let before = lab.counters("x3")["packetsIn"].as_u64().unwrap();
+    for size in [1300, 2000, 4000] {
+        let o = lab.sh(
+            "x1",
+            &format!("ping -c 2 -i 0.2 -W 1 -M dont -s {size} 10.5.2.4"),
+        );
+        assert!(
+            o.status.success(),
+            "non-DF ping of {size} bytes through the 1280-byte hop: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    // x1 sent 2 x (1 + 2 + 3) packets; more than that reached x3: the hop fragmented.
+    let after = lab.counters("x3")["packetsIn"].as_u64().unwrap();
+    assert!(
+        after > before + 2 * (1 + 2 + 3),
+        "x3 received fragments: {before} -> {after}"
+    );
+    // UDP without DF whose checksum the sender left to offload: completed before fragmenting,
+    // the receiver reassembles and checks it.
+    let server = "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',7008));s.settimeout(5);d,a=s.recvfrom(9000);s.sendto(str(len(d)).encode()+b' '+str(sum(d)).encode(),a)";
+    let mut srv = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("x3"), "python3", "-c", server])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let client = "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.setsockopt(socket.IPPROTO_IP,10,0);s.settimeout(3);d=bytes(i%251 for i in range(1400));s.sendto(d,('10.5.2.4',7008));print(s.recvfrom(100)[0].decode(), sum(d))";
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("x1"), "python3", "-c", client])
+        .output()
+        .unwrap();
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let want_sum: u32 = (0..1400u32).map(|i| i % 251).sum();
+    assert_eq!(
+        got,
+        format!("1400 {want_sum} {want_sum}"),
+        "UDP 1400 bytes, no DF, through the 1280-byte hop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let o = lab.sh("x1", "ping -c 1 -W 1 -t 1 10.5.2.4");
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(

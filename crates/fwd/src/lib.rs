@@ -16,8 +16,10 @@
 //! 6. the receiving NIC must be bound to a workload here;
 //! 7. TTL / hop limit: ≤ 1 → ICMP time exceeded, else decremented (IPv4 checksum updated);
 //! 8. a packet (or a GSO segment) larger than the receiving NIC's MTU → ICMP fragmentation
-//!    needed / packet too big.
+//!    needed / packet too big; except an IPv4 packet without DF (and not a GSO super-packet),
+//!    which is fragmented as a router does ([`Verdict::Fragment`], [`frag::v4_fragment`]).
 
+pub mod frag;
 pub mod icmp;
 
 use plan::{Action, DropReason, HostTables, NicIdx};
@@ -29,6 +31,12 @@ pub use plan::DropReason as Reason;
 pub enum Verdict {
     /// Write it (modified in place: TTL) to this NIC.
     Forward(NicIdx),
+    /// An IPv4 packet without DF, larger than the NIC's MTU (TTL already decremented): write
+    /// it to this NIC as the fragments [`frag::v4_fragment`] builds for `mtu`.
+    Fragment {
+        nic: NicIdx,
+        mtu: u16,
+    },
     /// Dropped; an ICMP error of `len` bytes was built in the reply buffer, to be written back
     /// to the sending NIC.
     Reply {
@@ -157,14 +165,15 @@ pub fn process(
                             len,
                         };
                     }
+                    return Verdict::Drop(DropReason::TooBig);
                 }
-                return Verdict::Drop(DropReason::TooBig);
+                decrement_ttl(pkt);
+                return Verdict::Fragment {
+                    nic: target,
+                    mtu: out.mtu,
+                };
             }
-            pkt[8] -= 1;
-            // RFC 1624 incremental update: the TTL is the high byte of its 16-bit word.
-            let sum = u32::from(be16(pkt, 10)) + 0x0100;
-            let sum = (sum & 0xffff) + (sum >> 16);
-            pkt[10..12].copy_from_slice(&(sum as u16).to_be_bytes());
+            decrement_ttl(pkt);
             Verdict::Forward(target)
         }
         6 => {
@@ -241,6 +250,16 @@ pub fn process(
         }
         _ => Verdict::Drop(DropReason::Malformed),
     }
+}
+
+/// IPv4 TTL minus one, with the RFC 1624 incremental checksum update (the TTL is the high
+/// byte of its 16-bit word).
+#[inline]
+fn decrement_ttl(pkt: &mut [u8]) {
+    pkt[8] -= 1;
+    let sum = u32::from(be16(pkt, 10)) + 0x0100;
+    let sum = (sum & 0xffff) + (sum >> 16);
+    pkt[10..12].copy_from_slice(&(sum as u16).to_be_bytes());
 }
 
 /// The NIC a route action delivers to, or why not.

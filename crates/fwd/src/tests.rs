@@ -213,7 +213,9 @@ fn run(t: &HostTables, ingress: &str, pkt: &mut [u8]) -> Exp {
     let i = t.nic_by_key(ingress).unwrap();
     let mut reply = [0u8; REPLY_BUF];
     match process(t, i, pkt, 0, &mut reply) {
-        Verdict::Forward(n) => Exp::Forward(t.nics[n as usize].key.clone()),
+        Verdict::Forward(n) | Verdict::Fragment { nic: n, .. } => {
+            Exp::Forward(t.nics[n as usize].key.clone())
+        }
         Verdict::Reply { reason, .. } | Verdict::Drop(reason) => Exp::Drop(reason),
     }
 }
@@ -632,4 +634,171 @@ fn state_json_is_unchanged_by_compiling() {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
     assert_eq!(before, after);
+}
+
+/// Reassembles IPv4 fragments by offset (RFC 815 style, holes not allowed); returns the
+/// payload and whether the last fragment kept MF.
+fn reassemble(frags: &[Vec<u8>]) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut last_mf = false;
+    for f in frags {
+        let hl = usize::from(f[0] & 0xf) * 4;
+        let word = u16::from_be_bytes([f[6], f[7]]);
+        let off = usize::from(word & 0x1fff) * 8;
+        assert_eq!(off, out.len(), "fragments in order, without holes");
+        out.extend_from_slice(&f[hl..]);
+        last_mf = word & 0x2000 != 0;
+    }
+    (out, last_mf)
+}
+
+fn fragments(pkt: &[u8], mtu: u16) -> Vec<Vec<u8>> {
+    let mut buf = vec![0u8; usize::from(mtu)];
+    let mut off = 0;
+    let mut v = Vec::new();
+    while let Some((len, next)) = frag::v4_fragment(pkt, mtu, off, &mut buf) {
+        v.push(buf[..len].to_vec());
+        off = next;
+    }
+    v
+}
+
+#[test]
+fn non_df_packets_are_fragmented_and_reassemble() {
+    let w = chain();
+    let mut b = bind_all(&w);
+    b.insert(k("a2"), binding(1280));
+    let t = plan::compile(&w.st, &b, 1);
+    let a1 = t.nic_by_key(&k("a1")).unwrap();
+    let a2 = t.nic_by_key(&k("a2")).unwrap();
+    let mut reply = [0u8; REPLY_BUF];
+    // Without DF: fragment for a2's MTU, TTL decremented first.
+    let mut p = v4_packet(ip4("10.1.1.4"), ip4("10.1.2.4"), 64, 3001, false);
+    for (i, x) in p[28..].iter_mut().enumerate() {
+        *x = (i * 7 + 3) as u8;
+    }
+    assert_eq!(
+        process(&t, a1, &mut p, 0, &mut reply),
+        Verdict::Fragment { nic: a2, mtu: 1280 }
+    );
+    assert_eq!(p[8], 63);
+    assert_eq!(icmp::checksum(0, &p[..20]), 0);
+    for mtu in [1280u16, 576, 68] {
+        let fr = fragments(&p, mtu);
+        assert!(fr.len() >= 3, "mtu {mtu}: {} fragments", fr.len());
+        for (i, f) in fr.iter().enumerate() {
+            assert!(f.len() <= usize::from(mtu));
+            assert_eq!(usize::from(u16::from_be_bytes([f[2], f[3]])), f.len());
+            assert_eq!(icmp::checksum(0, &f[..20]), 0, "header checksum");
+            assert_eq!(f[6] & 0x40, 0, "no DF");
+            assert_eq!(&f[8..10], &p[8..10], "TTL and protocol");
+            assert_eq!(&f[4..6], &p[4..6], "identification");
+            assert_eq!(&f[12..20], &p[12..20], "addresses");
+            if i + 1 < fr.len() {
+                assert_eq!((f.len() - 20) % 8, 0, "payload a multiple of 8");
+            }
+        }
+        let (payload, mf) = reassemble(&fr);
+        assert_eq!(payload, &p[20..], "mtu {mtu}");
+        assert!(!mf);
+    }
+    // Too small an MTU for any payload: nothing.
+    assert_eq!(frag::v4_fragment(&p, 24, 0, &mut [0u8; 64]), None);
+    // With DF: fragmentation needed, as before.
+    let mut p = v4_packet(ip4("10.1.1.4"), ip4("10.1.2.4"), 64, 3001, true);
+    assert!(matches!(
+        process(&t, a1, &mut p, 0, &mut reply),
+        Verdict::Reply {
+            reason: DropReason::TooBig,
+            ..
+        }
+    ));
+    // A non-DF packet that fits is forwarded whole.
+    let mut p = v4_packet(ip4("10.1.1.4"), ip4("10.1.2.4"), 64, 1280, false);
+    assert_eq!(process(&t, a1, &mut p, 0, &mut reply), Verdict::Forward(a2));
+}
+
+#[test]
+fn fragmenting_a_fragment_with_options() {
+    // 28-byte header: a non-copied option (0x44, timestamp-like) and a copied one (0x94,
+    // router alert): later fragments carry only the copied one.
+    let payload: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
+    let mut p = vec![0u8; 28 + payload.len()];
+    p[0] = 0x47; // IHL 7: 28 bytes
+    let n = p.len() as u16;
+    p[2..4].copy_from_slice(&n.to_be_bytes());
+    p[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+    // A fragment itself: MF set, offset 100 (800 bytes).
+    p[6..8].copy_from_slice(&(0x2000u16 | 100).to_be_bytes());
+    p[8] = 9;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&[10, 0, 0, 1]);
+    p[16..20].copy_from_slice(&[10, 0, 0, 2]);
+    p[20..24].copy_from_slice(&[0x44, 4, 5, 0]); // not copied
+    p[24..28].copy_from_slice(&[0x94, 4, 0, 0]); // copied
+    let c = icmp::checksum(0, &p[..28]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    let n = p.len();
+    p[28..n].copy_from_slice(&payload);
+    let fr = fragments(&p, 600);
+    assert_eq!(
+        usize::from(fr[0][0] & 0xf) * 4,
+        28,
+        "first keeps every option"
+    );
+    assert_eq!(&fr[0][20..28], &p[20..28]);
+    for f in &fr[1..] {
+        assert_eq!(
+            usize::from(f[0] & 0xf) * 4,
+            24,
+            "later ones keep copied options"
+        );
+        assert_eq!(&f[20..24], &[0x94, 4, 0, 0]);
+    }
+    for f in &fr {
+        let hl = usize::from(f[0] & 0xf) * 4;
+        assert_eq!(icmp::checksum(0, &f[..hl]), 0);
+    }
+    let first_off = u16::from_be_bytes([fr[0][6], fr[0][7]]) & 0x1fff;
+    assert_eq!(first_off, 100);
+    // Offsets relative to the original fragment's.
+    let shifted: Vec<Vec<u8>> = fr
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            let w = u16::from_be_bytes([f[6], f[7]]);
+            f[6..8].copy_from_slice(&((w & 0xe000) | ((w & 0x1fff) - 100)).to_be_bytes());
+            f
+        })
+        .collect();
+    let (got, mf) = reassemble(&shifted);
+    assert_eq!(got, payload);
+    assert!(mf, "the last piece of a non-last fragment keeps MF");
+}
+
+#[test]
+fn offloaded_checksum_is_completed() {
+    let mut p = v4_packet(ip4("10.1.1.4"), ip4("10.1.2.4"), 64, 1000, false);
+    for (i, x) in p[28..].iter_mut().enumerate() {
+        *x = i as u8;
+    }
+    // UDP pseudo-header sum in the checksum field, as a sender with checksum offload leaves it.
+    let mut sum = 0u32;
+    for c in p[12..20].chunks_exact(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    sum += 17 + 980;
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    p[26..28].copy_from_slice(&(sum as u16).to_be_bytes());
+    assert!(frag::complete_checksum(&mut p, 20, 6));
+    // Verify: pseudo-header + UDP datagram sums to all ones.
+    let mut s = 0u32;
+    for c in p[12..20].chunks_exact(2) {
+        s += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    s += 17 + 980;
+    assert_eq!(icmp::checksum(s, &p[20..]), 0);
+    assert!(!frag::complete_checksum(&mut p, 999, 6));
 }
