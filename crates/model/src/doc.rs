@@ -2,7 +2,7 @@
 //! Azure's documentation rather than like JSON plumbing.
 
 use crate::cidr;
-use crate::error::ArmResult;
+use crate::error::{ArmError, ArmResult};
 use crate::id::ResourceId;
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
@@ -108,4 +108,27 @@ pub fn private_mut(doc: &mut Value) -> &mut Map<String, Value> {
         doc["_vnet"] = json!({});
     }
     doc["_vnet"].as_object_mut().expect("_vnet object")
+}
+
+/// An enum-valued field: `value` matched case-insensitively against `allowed`, returned in
+/// Azure's spelling; otherwise a 400 with `code` naming the field (`what`) and the choices.
+pub fn one_of(
+    value: &str,
+    allowed: &[&'static str],
+    code: &str,
+    what: &str,
+) -> ArmResult<&'static str> {
+    allowed
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(value))
+        .copied()
+        .ok_or_else(|| {
+            ArmError::bad(
+                code,
+                format!(
+                    "{what} {value} is not valid; it must be one of {}.",
+                    allowed.join(", ")
+                ),
+            )
+        })
 }

@@ -81,16 +81,12 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
             format!("Gateway {gid} has gatewayType {gtype}; vnet supports only Vpn gateways."),
         ));
     }
-    let vpn_type = match doc::get_str(&p, "vpnType").unwrap_or("RouteBased") {
-        t if t.eq_ignore_ascii_case("RouteBased") => "RouteBased",
-        t if t.eq_ignore_ascii_case("PolicyBased") => "PolicyBased",
-        t => {
-            return Err(ArmError::bad(
-                "InvalidVpnType",
-                format!("vpnType {t} of gateway {gid} must be RouteBased or PolicyBased."),
-            ))
-        }
-    };
+    let vpn_type = doc::one_of(
+        doc::get_str(&p, "vpnType").unwrap_or("RouteBased"),
+        &["RouteBased", "PolicyBased"],
+        "InvalidVpnType",
+        &format!("vpnType of gateway {gid}"),
+    )?;
     if let Some(e) = &existing {
         let old = doc::get_str(props(e), "vpnType").unwrap_or("RouteBased");
         if old != vpn_type {
@@ -652,18 +648,12 @@ pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) 
             format!("Connection {cid} must specify connectionType (IPsec or Vnet2Vnet)."),
         )
     })?;
-    let ctype = match ctype {
-        t if t.eq_ignore_ascii_case("IPsec") => "IPsec",
-        t if t.eq_ignore_ascii_case("Vnet2Vnet") => "Vnet2Vnet",
-        t => {
-            return Err(ArmError::bad(
-                "UnsupportedConnectionType",
-                format!(
-                "Connection type {t} of {cid} is not supported by vnet; use IPsec or Vnet2Vnet."
-            ),
-            ))
-        }
-    };
+    let ctype = doc::one_of(
+        ctype,
+        &["IPsec", "Vnet2Vnet"],
+        "UnsupportedConnectionType",
+        &format!("Connection type of {cid} (vnet supports IPsec and Vnet2Vnet)"),
+    )?;
     let g1 = doc::ref_id(&p, "virtualNetworkGateway1").ok_or_else(|| {
         ArmError::bad(
             "InvalidRequestFormat",
@@ -759,29 +749,18 @@ pub fn put_connection(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) 
             format!("dpdTimeoutSeconds {dpd} of {cid} must be between 9 and 3600."),
         ));
     }
-    let protocol = match doc::get_str(&p, "connectionProtocol").unwrap_or("IKEv2") {
-        x if x.eq_ignore_ascii_case("IKEv2") => "IKEv2",
-        x if x.eq_ignore_ascii_case("IKEv1") => "IKEv1",
-        x => {
-            return Err(ArmError::bad(
-                "InvalidRequestFormat",
-                format!("connectionProtocol {x} of {cid} must be IKEv1 or IKEv2."),
-            ))
-        }
-    };
-    let mode = match doc::get_str(&p, "connectionMode").unwrap_or("Default") {
-        x if x.eq_ignore_ascii_case("Default") => "Default",
-        x if x.eq_ignore_ascii_case("ResponderOnly") => "ResponderOnly",
-        x if x.eq_ignore_ascii_case("InitiatorOnly") => "InitiatorOnly",
-        x => {
-            return Err(ArmError::bad(
-                "InvalidRequestFormat",
-                format!(
-                    "connectionMode {x} of {cid} must be Default, ResponderOnly or InitiatorOnly."
-                ),
-            ))
-        }
-    };
+    let protocol = doc::one_of(
+        doc::get_str(&p, "connectionProtocol").unwrap_or("IKEv2"),
+        &["IKEv2", "IKEv1"],
+        "InvalidRequestFormat",
+        &format!("connectionProtocol of {cid}"),
+    )?;
+    let mode = doc::one_of(
+        doc::get_str(&p, "connectionMode").unwrap_or("Default"),
+        &["Default", "ResponderOnly", "InitiatorOnly"],
+        "InvalidRequestFormat",
+        &format!("connectionMode of {cid}"),
+    )?;
     let key_given = doc::get_str(&p, "sharedKey").map(String::from);
     let shared = match key_given {
         Some(k) => {

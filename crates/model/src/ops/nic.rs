@@ -203,18 +203,17 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
         let mut taken = taken_addresses(tx, &sid.key(), Some(&key));
         taken.extend(mine.iter().copied());
         let requested = doc::get_str(&cp, "privateIPAddress");
-        let method = match doc::get_str(&cp, "privateIPAllocationMethod") {
-            Some(m) if m.eq_ignore_ascii_case("Static") => "Static",
-            Some(m) if m.eq_ignore_ascii_case("Dynamic") => "Dynamic",
-            Some(m) => {
-                return Err(ArmError::bad(
-                    "InvalidRequestFormat",
-                    format!("privateIPAllocationMethod {m} of {owner} must be Static or Dynamic."),
-                ))
-            }
-            None if requested.is_some() => "Static",
-            None => "Dynamic",
+        let default_method = if requested.is_some() {
+            "Static"
+        } else {
+            "Dynamic"
         };
+        let method = doc::one_of(
+            doc::get_str(&cp, "privateIPAllocationMethod").unwrap_or(default_method),
+            &["Static", "Dynamic"],
+            "InvalidRequestFormat",
+            &format!("privateIPAllocationMethod of {owner}"),
+        )?;
         let old = old_configs
             .iter()
             .find(|o| doc::name(o).eq_ignore_ascii_case(&cname));

@@ -37,18 +37,17 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
         }
     };
     let p = props(&body);
-    let method = match doc::get_str(p, "publicIPAllocationMethod") {
-        Some(m) if m.eq_ignore_ascii_case("Static") => "Static",
-        Some(m) if m.eq_ignore_ascii_case("Dynamic") => "Dynamic",
-        Some(m) => {
-            return Err(ArmError::bad(
-                "InvalidRequestFormat",
-                format!("publicIPAllocationMethod {m} must be Static or Dynamic."),
-            ))
-        }
-        None if sku == "Standard" => "Static",
-        None => "Dynamic",
+    let default_method = if sku == "Standard" {
+        "Static"
+    } else {
+        "Dynamic"
     };
+    let method = doc::one_of(
+        doc::get_str(p, "publicIPAllocationMethod").unwrap_or(default_method),
+        &["Static", "Dynamic"],
+        "InvalidRequestFormat",
+        "publicIPAllocationMethod",
+    )?;
     if sku == "Standard" && method == "Dynamic" {
         return Err(ArmError::bad(
             "StandardSkuPublicIPAddressesMustBeStatic",
