@@ -206,23 +206,12 @@ impl App {
 
     fn list_subscriptions(&self) -> Response {
         let subs = self.engine.read(|st| {
+            // A subscription is listed once it holds a resource group.
             let mut out: Vec<String> = st
                 .scan("/subscriptions/")
-                .filter_map(|(k, d)| {
-                    let rest = &k["/subscriptions/".len()..];
-                    (rest.ends_with("")
-                        && rest.split('/').count() == 3
-                        && rest.split('/').nth(1) == Some("resourcegroups"))
-                    .then(|| {
-                        d["id"]
-                            .as_str()
-                            .unwrap_or("")
-                            .split('/')
-                            .nth(2)
-                            .unwrap_or("")
-                            .to_string()
-                    })
-                })
+                .filter_map(|(_, d)| doc::doc_id(d))
+                .filter(|r| r.kind == Kind::ResourceGroup)
+                .map(|r| r.subscription)
                 .collect();
             out.dedup();
             out
