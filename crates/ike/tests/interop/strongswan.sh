@@ -182,9 +182,11 @@ run_matrix() {
   kill -INT "$TSHARK_PID" 2>/dev/null; wait "$TSHARK_PID" 2>/dev/null; TSHARK_PID=
   # Dissect everything with the IKE and ESP keys we printed (SK payloads and ESP decrypted,
   # IKE integrity and ESP ICVs checked).
-  # (TCP reassembly off: iperf3's own retransmissions are not ours to judge.)
+  # (TCP reassembly off: iperf3's own retransmissions are not ours to judge. iperf3's
+  # random payload is decoded as plain data: otherwise tshark's heuristic dissectors guess
+  # at it — a CI run once saw Thrift "errors" inside correctly decrypted TCP segments.)
   local opts=(-o esp.enable_encryption_decode:TRUE -o esp.enable_authentication_check:TRUE
-              -o tcp.desegment_tcp_streams:FALSE)
+              -o tcp.desegment_tcp_streams:FALSE -d "tcp.port==$PORT,data")
   local t; t=$(now)
   while IFS= read -r row; do opts+=(-o "uat:esp_sa:$row"); done < "$DIR/esp_sa"
   while IFS= read -r row; do opts+=(-o "uat:ikev2_decryption_table:$row"); done < "$DIR/ike_sa"
