@@ -260,33 +260,38 @@ pub async fn dispatch(app: &Arc<App>, req: &Req) -> ArmResult<Response> {
                 .map_err(|e| ArmError::bad("InvalidRequestFormat", format!("The binding body is not valid: {e}. Expected {{\"netns\": NAME-OR-PATH, \"managed\": BOOL, \"ifname\": NAME, \"mtu\": N}}.")))?;
             b.validate()
                 .map_err(|e| ArmError::bad("InvalidBinding", e))?;
-            let is_nic = key.contains("/providers/microsoft.network/networkinterfaces/")
-                && app.engine.read(|st| st.get(&key).is_some());
-            if !is_nic {
-                return Err(not_found(format!("Network interface {key} was not found.")));
-            }
-            let (_, all) = read_bindings(&store).map_err(store_err)?;
-            if let Some((other, _)) = all
-                .iter()
-                .find(|(k, o)| **k != key && o.netns == b.netns && o.ifname() == b.ifname())
-            {
-                return Err(ArmError::new(
-                    409,
-                    "BindingConflict",
-                    format!(
-                        "NIC {other} is already attached as {} in network namespace {}.",
-                        b.ifname(),
-                        b.netns
-                    ),
-                ));
-            }
             let text = serde_json::to_string(&b).map_err(store_err)?;
-            let rev = store
-                .commit(&[Op::Put {
+            // Checked and committed under the engine's writer lock: a NIC deleted meanwhile
+            // cannot leave a binding behind, and two attaches cannot both take one ifname.
+            let rev = app.engine.commit_beside(
+                |st| {
+                    let is_nic = key.contains("/providers/microsoft.network/networkinterfaces/")
+                        && st.get(&key).is_some();
+                    if !is_nic {
+                        return Err(not_found(format!("Network interface {key} was not found.")));
+                    }
+                    let (_, all) = read_bindings(&store).map_err(store_err)?;
+                    match all
+                        .iter()
+                        .find(|(k, o)| **k != key && o.netns == b.netns && o.ifname() == b.ifname())
+                    {
+                        Some((other, _)) => Err(ArmError::new(
+                            409,
+                            "BindingConflict",
+                            format!(
+                                "NIC {other} is already attached as {} in network namespace {}.",
+                                b.ifname(),
+                                b.netns
+                            ),
+                        )),
+                        None => Ok(()),
+                    }
+                },
+                &[Op::Put {
                     key: skey,
                     value: text,
-                }])
-                .map_err(store_err)?;
+                }],
+            )?;
             if let Some(d) = dp {
                 wait_applied(d, rev).await;
             }

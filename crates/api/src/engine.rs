@@ -208,6 +208,17 @@ impl Engine {
                 },
             })
             .collect();
+        // A deleted NIC takes its data-plane binding with it, in the same commit: no binding
+        // outlives its NIC (a NIC re-created under the same id starts unbound, as on Azure a
+        // new NIC is attached to no VM).
+        store_ops.extend(
+            changes
+                .iter()
+                .filter(|(k, v)| v.is_none() && is_nic_key(k))
+                .map(|(k, _)| Op::Delete {
+                    key: format!("{}{k}", crate::dataplane::BIND_PREFIX),
+                }),
+        );
         store_ops.extend(ops.iter().map(|o| Op::Put {
             key: format!("{OPS}{}", o.id),
             value: o.to_store(),
@@ -222,6 +233,19 @@ impl Engine {
             m.insert(o.id.clone(), o.clone());
         }
         Ok(result)
+    }
+
+    /// Commits store records that live beside the resources (data-plane bindings) after
+    /// `check` accepted the current state, both under the writer lock: no resource write can
+    /// slip between the check and the commit. Returns the store revision of the commit.
+    pub fn commit_beside(
+        &self,
+        check: impl FnOnce(&State) -> ArmResult<()>,
+        ops: &[Op],
+    ) -> ArmResult<u64> {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.read(check)?;
+        self.store.commit(ops).map_err(store_err)
     }
 
     pub fn operation(&self, id: &str) -> Option<Operation> {
@@ -259,4 +283,10 @@ impl Engine {
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
+}
+
+/// Whether a state key is a network interface itself (not one of its children).
+fn is_nic_key(key: &str) -> bool {
+    key.rsplit_once("/providers/microsoft.network/networkinterfaces/")
+        .is_some_and(|(_, name)| !name.is_empty() && !name.contains('/'))
 }

@@ -120,6 +120,16 @@ impl Server {
     }
 
     // ----- scenario helpers -----
+    /// Waits until `path` answers 404 (an asynchronous delete finished).
+    pub fn wait_gone(&self, path: &str) {
+        for _ in 0..200 {
+            if self.get(path).0 == 404 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{path} still exists after 10 s");
+    }
     pub fn rg(&self, rg: &str) {
         self.ok_put(
             &format!("/subscriptions/{SUB}/resourcegroups/{rg}"),
