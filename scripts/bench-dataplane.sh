@@ -102,8 +102,10 @@ ip netns exec bl-vnu-r sysctl -qw net.ipv4.ip_forward=1
 for n in bl-vnu-b bl-vnu-c; do ip netns exec $n iperf3 -s >/dev/null 2>&1 & IPERF_PIDS+=($!); done
 sleep 0.5
 ip netns exec bl-vnu-a ping -c 2 -i 0.2 -q 198.18.2.1 >/dev/null
-udp_pps bl-vnu-a 198.18.3.2; VETH_PPS=$PPS
-udp_pps bl-vnu-a 198.18.2.1; RT_PPS=$PPS
+if [ -z "${ONLY_RTT:-}" ]; then
+  udp_pps bl-vnu-a 198.18.3.2; VETH_PPS=$PPS
+  udp_pps bl-vnu-a 198.18.2.1; RT_PPS=$PPS
+fi
 
 echo "== vnet: server in $SRV, VMs via vnet vm create"
 ip netns add $SRV; ip -n $SRV link set lo up
@@ -141,6 +143,39 @@ measure() { # LABEL DEST -> sets TCP RTT
   TCP=$(median "${gb[@]}"); RTT=$(median "${rt[@]}")
   echo "  vnet $label: TCP Gbit/s per run: ${gb[*]} -> median $TCP; ping avg ms per run: ${rt[*]} -> median $RTT"
 }
+# Ping RTT, interleaved: the kernel veth pair and router hop built above and vnet's two paths
+# take turns, RTT_RUNS rounds of 200 pings each, so that all four see the same machine state;
+# the figure is the median of every single ping's time (percentiles beside it).
+rtt_interleaved() {
+  local i k
+  for i in $(seq 1 "${RTT_RUNS:-5}"); do
+    for k in "bl-vnu-a 198.18.3.2 kveth" "bl-vnu-a 198.18.2.1 krouter" \
+             "vm-bla1 10.81.2.4 vsame" "vm-bla1 10.82.1.4 vpeer"; do
+      set -- $k
+      ip netns exec "$1" ping -c 200 -i 0.01 -W 1 "$2" | grep -o 'time=[0-9.]*' | cut -d= -f2 >> "$TMP/rtt-$3.txt"
+    done
+  done
+  python3 - "$TMP" <<'PY'
+import statistics, sys
+d = sys.argv[1]
+def load(k): return sorted(float(x) for x in open(f"{d}/rtt-{k}.txt"))
+def pct(v, p): return v[min(len(v) - 1, int(p / 100 * len(v)))]
+r = {k: load(k) for k in ("kveth", "krouter", "vsame", "vpeer")}
+for k, label in (("kveth", "kernel veth pair"), ("krouter", "kernel router hop"),
+                 ("vsame", "vnet same VNet"), ("vpeer", "vnet peered")):
+    v = r[k]
+    print(f"  {label:20s} n={len(v):5d} median {statistics.median(v):.4f} ms  p10 {pct(v,10):.4f}  p90 {pct(v,90):.4f}  mean {statistics.mean(v):.4f}")
+m = {k: statistics.median(v) for k, v in r.items()}
+av, ak = m["vpeer"] - m["kveth"], m["krouter"] - m["kveth"]
+print(f"RTT_MEDIANS {m['kveth']:.4f} {m['krouter']:.4f} {m['vsame']:.4f} {m['vpeer']:.4f} {av:.4f} {ak:.4f}")
+PY
+}
+echo "== ping RTT, interleaved (kernel veth, kernel router hop, vnet same VNet, vnet peered)"
+rtt_interleaved | tee "$TMP/rtt.txt" | grep -v '^RTT_MEDIANS'
+read -r IV_VETH IV_RT IV_SAME IV_PEER IV_ADD_V IV_ADD_K < <(sed -n 's/^RTT_MEDIANS //p' "$TMP/rtt.txt")
+echo "  added RTT over the veth pair (medians): vnet peered $IV_ADD_V ms, kernel router hop $IV_ADD_K ms -> ratio $(ratio "$IV_ADD_V" "$IV_ADD_K")"
+if [ -n "${ONLY_RTT:-}" ]; then exit 0; fi
+
 measure same-vnet 10.81.2.4; SAME_TCP=$TCP; SAME_RTT=$RTT
 measure peered 10.82.1.4; PEER_TCP=$TCP; PEER_RTT=$RTT
 udp_pps vm-bla1 10.81.2.4; SAME_PPS=$PPS

@@ -7,9 +7,10 @@
 //!   default route through rtnetlink from inside the namespace.
 //! * **Workers.** N threads (one per core, at most [`MAX_WORKERS`]); worker *w* owns queue *w*
 //!   of every device and waits on its own epoll set. A wake-up drains up to [`BATCH`] packets
-//!   per ready queue. After traffic the worker busy-polls its epoll set for
-//!   [`DEFAULT_BUSY_POLL_US`] before sleeping again (one worker at a time; [`Tuning`]), which
-//!   removes the wake-up from request/response latency. A packet is always forwarded by the
+//!   per ready queue. After traffic the worker busy-polls for [`DEFAULT_BUSY_POLL_US`] before
+//!   sleeping again (one worker at a time; [`Tuning`]), which removes the wake-up from
+//!   request/response latency: it reads the queues of the devices that sent last directly, one
+//!   packet each per pass, and asks epoll for the others every [`EPOLL_EVERY`] passes. A packet is always forwarded by the
 //!   thread that read it. Packets keep their virtio_net_hdr: a GSO super-packet (up to 64 KiB of one
 //!   TCP stream) is routed once and written to the destination TUN as it is, segmentation and
 //!   checksums left to the receiving kernel — the same trick as wireguard-go's offloads, minus
@@ -549,6 +550,70 @@ fn close_device(d: Arc<Device>) {
     tracing::warn!("a removed device is still referenced; it closes when released");
 }
 
+/// Queues a spinning worker reads directly, without asking epoll: the devices that sent
+/// packets most recently. One packet per queue per pass, so a request on one device and its
+/// answer on another cross the agent in one read and one write each — a round trip costs four
+/// system calls instead of eight (epoll_wait + read + write + a read that finds the queue empty,
+/// per direction).
+struct HotQueues {
+    /// (device id, pass of its last packet), most recent first.
+    ids: [(u64, u64); HOT_QUEUES],
+    len: usize,
+}
+
+/// Most device queues a spinning worker polls directly.
+const HOT_QUEUES: usize = 8;
+/// A spinning worker asks epoll for the other devices every this many passes.
+const EPOLL_EVERY: u64 = 16;
+/// A hot queue quiet for this many passes goes back to epoll only.
+const HOT_IDLE_PASSES: u64 = 4096;
+
+impl HotQueues {
+    fn new() -> HotQueues {
+        HotQueues {
+            ids: [(0, 0); HOT_QUEUES],
+            len: 0,
+        }
+    }
+
+    /// Marks a device hot at `pass` (inserting it, evicting the stalest when full).
+    fn touch(&mut self, id: u64, pass: u64) {
+        if let Some(e) = self.ids[..self.len].iter_mut().find(|e| e.0 == id) {
+            e.1 = pass;
+            return;
+        }
+        if self.len < HOT_QUEUES {
+            self.ids[self.len] = (id, pass);
+            self.len += 1;
+        } else if let Some(e) = self.ids.iter_mut().min_by_key(|e| e.1) {
+            *e = (id, pass);
+        }
+    }
+
+    /// Drops devices quiet since before `pass - HOT_IDLE_PASSES` or gone from `rt`.
+    fn prune(&mut self, pass: u64, rt: &Runtime) {
+        let mut i = 0;
+        while i < self.len {
+            let (id, last) = self.ids[i];
+            let gone = rt.by_id.binary_search_by_key(&id, |e| e.0).is_err();
+            if gone || pass.saturating_sub(last) > HOT_IDLE_PASSES {
+                self.len -= 1;
+                self.ids[i] = self.ids[self.len];
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The device with epoll token (device id) `id` in `rt`.
+#[inline]
+fn device_of(rt: &Runtime, id: u64) -> Option<(NicIdx, &Arc<Device>)> {
+    let pos = rt.by_id.binary_search_by_key(&id, |e| e.0).ok()?;
+    let idx = rt.by_id[pos].1;
+    rt.devs[idx as usize].as_ref().map(|d| (idx, d))
+}
+
 fn worker(sh: Arc<Shared>, w: usize) {
     if sh.tuning.pin {
         // Best effort: a worker per core keeps each flow's packets on one cache.
@@ -561,46 +626,80 @@ fn worker(sh: Arc<Shared>, w: usize) {
     let mut frag = vec![0u8; VNET_HDR_LEN + usize::from(u16::MAX)];
     // Until when to poll without sleeping: traffic seen recently.
     let mut spin_until: Option<Instant> = None;
+    let mut hot = HotQueues::new();
+    let mut pass: u64 = 0;
     while !sh.stop.load(Relaxed) {
-        sh.epochs[w].store(IDLE, SeqCst);
-        let timeout = match spin_until {
-            Some(t) if Instant::now() < t && sh.spinner.load(Relaxed) == w => 0,
+        pass += 1;
+        let spinning = match spin_until {
+            Some(t) if Instant::now() < t && sh.spinner.load(Relaxed) == w => true,
             Some(_) => {
                 spin_until = None;
                 let _ = sh.spinner.compare_exchange(w, NO_SPINNER, SeqCst, Relaxed);
-                100
+                hot.len = 0;
+                false
             }
-            None => 100,
+            None => false,
         };
-        let n = sh.epolls[w].wait(&mut events, timeout);
-        if n == 0 {
-            if timeout == 0 && sh.tuning.yield_spin {
-                sys::sched_yield();
-            }
-            continue;
-        }
-        sh.epochs[w].store(BUSY, SeqCst);
-        fence(SeqCst);
-        let rt = sh.rt.load();
-        sh.epochs[w].store(rt.seq, SeqCst);
-        for ev in &events[..n] {
-            let token = ev.u64;
-            let Ok(pos) = rt.by_id.binary_search_by_key(&token, |e| e.0) else {
-                continue;
-            };
-            let idx = rt.by_id[pos].1;
-            let Some(dev) = rt.devs[idx as usize].as_ref() else {
-                continue;
-            };
-            let fd = dev.queues[w].as_raw_fd();
-            for _ in 0..BATCH {
-                let Some(len) = sys::read(fd, &mut buf) else {
-                    break;
+        let mut seen = false;
+        if spinning && hot.len > 0 && !pass.is_multiple_of(EPOLL_EVERY) {
+            // Direct pass over the hot queues: one packet each.
+            sh.epochs[w].store(BUSY, SeqCst);
+            fence(SeqCst);
+            let rt = sh.rt.load();
+            sh.epochs[w].store(rt.seq, SeqCst);
+            for i in 0..hot.len {
+                let Some((idx, dev)) = device_of(&rt, hot.ids[i].0) else {
+                    continue;
                 };
-                handle(&rt, w, idx, dev, fd, &mut buf[..len], &mut reply, &mut frag);
+                let fd = dev.queues[w].as_raw_fd();
+                if let Some(len) = sys::read(fd, &mut buf) {
+                    handle(&rt, w, idx, dev, fd, &mut buf[..len], &mut reply, &mut frag);
+                    hot.ids[i].1 = pass;
+                    seen = true;
+                }
             }
+            if pass.is_multiple_of(HOT_IDLE_PASSES) {
+                hot.prune(pass, &rt);
+            }
+            sh.epochs[w].store(IDLE, SeqCst);
+            if !seen {
+                if sh.tuning.yield_spin {
+                    sys::sched_yield();
+                }
+                continue;
+            }
+        } else {
+            sh.epochs[w].store(IDLE, SeqCst);
+            let n = sh.epolls[w].wait(&mut events, if spinning { 0 } else { 100 });
+            if n == 0 {
+                if spinning && sh.tuning.yield_spin {
+                    sys::sched_yield();
+                }
+                continue;
+            }
+            sh.epochs[w].store(BUSY, SeqCst);
+            fence(SeqCst);
+            let rt = sh.rt.load();
+            sh.epochs[w].store(rt.seq, SeqCst);
+            for ev in &events[..n] {
+                let Some((idx, dev)) = device_of(&rt, ev.u64) else {
+                    continue;
+                };
+                let fd = dev.queues[w].as_raw_fd();
+                for _ in 0..BATCH {
+                    let Some(len) = sys::read(fd, &mut buf) else {
+                        break;
+                    };
+                    handle(&rt, w, idx, dev, fd, &mut buf[..len], &mut reply, &mut frag);
+                    seen = true;
+                }
+                if !spin.is_zero() {
+                    hot.touch(ev.u64, pass);
+                }
+            }
+            sh.epochs[w].store(IDLE, SeqCst);
         }
-        if !spin.is_zero() {
+        if seen && !spin.is_zero() {
             // The worker that saw traffic last spins; the one it takes over from stops.
             if sh.spinner.load(Relaxed) != w {
                 sh.spinner.store(w, Relaxed);
@@ -698,5 +797,46 @@ fn handle(
             }
         }
         fwd::Verdict::Drop(r) => dev.counters.drop(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_queues_keep_the_most_recent_devices() {
+        let mut h = HotQueues::new();
+        for id in 1..=HOT_QUEUES as u64 {
+            h.touch(id, id);
+        }
+        assert_eq!(h.len, HOT_QUEUES);
+        h.touch(3, 100); // known: refreshed, not added twice
+        assert_eq!(h.len, HOT_QUEUES);
+        h.touch(99, 101); // full: the stalest (id 1, pass 1) makes room
+        let ids: BTreeSet<u64> = h.ids[..h.len].iter().map(|e| e.0).collect();
+        assert!(
+            !ids.contains(&1) && ids.contains(&99) && ids.contains(&3),
+            "{ids:?}"
+        );
+        h.touch(98, 102); // next stalest: id 2
+        let ids: BTreeSet<u64> = h.ids[..h.len].iter().map(|e| e.0).collect();
+        assert!(!ids.contains(&2) && ids.contains(&98), "{ids:?}");
+    }
+
+    #[test]
+    fn hot_queues_forget_quiet_and_removed_devices() {
+        let rt = Runtime {
+            seq: 1,
+            tables: HostTables::default(),
+            devs: vec![],
+            by_id: vec![(7, 0), (8, 1)],
+        };
+        let mut h = HotQueues::new();
+        h.touch(7, 10);
+        h.touch(8, 10 + HOT_IDLE_PASSES);
+        h.touch(9, 10 + HOT_IDLE_PASSES); // not in the runtime any more
+        h.prune(11 + HOT_IDLE_PASSES, &rt);
+        assert_eq!(&h.ids[..h.len], &[(8, 10 + HOT_IDLE_PASSES)]);
     }
 }
