@@ -7,6 +7,7 @@ pub mod cidr;
 pub mod ctx;
 pub mod doc;
 pub mod error;
+pub mod fuzzing;
 pub mod id;
 pub mod ops;
 pub mod render;
@@ -14,6 +15,7 @@ pub mod routes;
 pub mod schema;
 pub mod schemas;
 pub mod state;
+pub mod testkit;
 
 pub use ctx::{Config, Ctx};
 pub use error::{ArmError, ArmResult};

@@ -11,7 +11,8 @@
 //! as a separate map ([`Binding`]), keyed by the NIC's lower-cased id.
 
 pub mod lpm;
-pub mod testkit;
+/// Topologies for tests, built with the model's own write rules (lives in `model`).
+pub use model::testkit;
 
 use ipnet::IpNet;
 use model::doc::{self, props};
