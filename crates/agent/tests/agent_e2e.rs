@@ -57,12 +57,23 @@ impl Drop for Names {
     }
 }
 
-fn ping(ns: &str, dst: &str) -> bool {
+/// One ping with a `wait_s` timeout: answered or not.
+fn ping_once(ns: &str, dst: &str, wait_s: &str) -> bool {
     Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-c", "1", "-W", "1", dst])
+        .args(["netns", "exec", ns, "ping", "-c", "1", "-W", wait_s, dst])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+/// Answered within three tries (a loaded machine must not fail a working path).
+fn ping(ns: &str, dst: &str) -> bool {
+    (0..3).any(|_| ping_once(ns, dst, "2"))
+}
+
+/// One unanswered ping: a refused path never answers by chance.
+fn no_ping(ns: &str, dst: &str) -> bool {
+    !ping_once(ns, dst, "1")
 }
 
 fn bindings(names: &Names, vms: &[&str]) -> BTreeMap<String, Binding> {
@@ -123,7 +134,7 @@ fn ping_within_across_peering_and_isolation() {
     assert_eq!(agent.applied_generation(), 1);
     let a1 = names.ns("a1");
     assert!(ping(&a1, "10.1.2.4"), "across subnets");
-    assert!(!ping(&a1, "10.2.1.4"), "unpeered");
+    assert!(no_ping(&a1, "10.2.1.4"), "unpeered");
     w.link("a", "b", true, false).unwrap();
     w.link("b", "a", true, false).unwrap();
     agent.install(plan::compile(&w.st, &b, 2));
@@ -135,7 +146,7 @@ fn ping_within_across_peering_and_isolation() {
     assert!(ping(&a1, "10.2.1.4"));
     w.unlink("a", "b").unwrap();
     agent.install(plan::compile(&w.st, &b, 4));
-    assert!(!ping(&a1, "10.2.1.4"), "peering deleted");
+    assert!(no_ping(&a1, "10.2.1.4"), "peering deleted");
     let st = agent.status();
     let s = st.iter().find(|s| s.name == "a1").unwrap();
     assert!(s.attached);
