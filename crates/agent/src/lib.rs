@@ -771,9 +771,11 @@ fn handle(
                 let ofd = out.queues[w].as_raw_fd();
                 frag[..VNET_HDR_LEN].fill(0);
                 let mut off = 0;
+                let mut built = false;
                 while let Some((len, next)) =
                     fwd::frag::v4_fragment(pkt, mtu, off, &mut frag[VNET_HDR_LEN..])
                 {
+                    built = true;
                     if sys::write(ofd, &frag[..VNET_HDR_LEN + len]) {
                         out.counters.in_packets.fetch_add(1, Relaxed);
                         out.counters.in_bytes.fetch_add(len as u64, Relaxed);
@@ -783,6 +785,10 @@ fn handle(
                         break;
                     }
                     off = next;
+                }
+                if !built {
+                    // Not one fragment could be built (a header-only packet).
+                    dev.counters.drop(DropReason::Malformed);
                 }
             }
             None => dev.counters.drop(DropReason::Unbound),

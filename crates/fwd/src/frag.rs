@@ -63,6 +63,10 @@ pub fn v4_fragment(pkt: &[u8], mtu: u16, off: usize, out: &mut [u8]) -> Option<(
     }
     let room = (mtu - hl) & !7;
     let take = (payload.len() - off).min(room);
+    if take == 0 {
+        // Nothing to carry (a header-only packet): no fragment, so a caller's loop ends.
+        return None;
+    }
     let last = off + take == payload.len();
     let flags_off = u16::from_be_bytes([pkt[6], pkt[7]]);
     let orig_mf = flags_off & 0x2000 != 0;
@@ -82,14 +86,28 @@ pub fn v4_fragment(pkt: &[u8], mtu: u16, off: usize, out: &mut [u8]) -> Option<(
 }
 
 /// Completes a checksum left partial by a sender that offloads it (virtio_net_hdr
-/// NEEDS_CSUM): the 16-bit field at `start + offset` holds the pseudo-header sum; the sum of
-/// everything from `start` to the end is folded in and stored there. False when out of range.
+/// NEEDS_CSUM) in the IPv4 packet `pkt`: the 16-bit field at `start + offset` holds the
+/// pseudo-header sum; the sum of everything from `start` to the end of the packet (its total
+/// length) is folded in and stored there. `start` and `offset` come from the workload's
+/// virtio-net header, which a root user there can forge (`PACKET_VNET_HDR`): false — nothing
+/// written — unless the field lies inside the payload, so the IP header (and with it the
+/// length the fragmenter trusts) is never touched.
 pub fn complete_checksum(pkt: &mut [u8], start: usize, offset: usize) -> bool {
-    let at = start + offset;
-    if at + 2 > pkt.len() || start > pkt.len() {
+    if pkt.len() < 20 || pkt[0] >> 4 != 4 {
         return false;
     }
-    let c = checksum(0, &pkt[start..]);
+    let ihl = usize::from(pkt[0] & 0xf) * 4;
+    let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
+    if ihl < 20 || total > pkt.len() || start < ihl || start >= total {
+        return false;
+    }
+    let Some(at) = start.checked_add(offset) else {
+        return false;
+    };
+    if at + 2 > total {
+        return false;
+    }
+    let c = checksum(0, &pkt[start..total]);
     pkt[at..at + 2].copy_from_slice(&c.to_be_bytes());
     true
 }

@@ -20,6 +20,7 @@
 //!    which is fragmented as a router does ([`Verdict::Fragment`], [`frag::v4_fragment`]).
 
 pub mod frag;
+pub mod fuzzing;
 pub mod icmp;
 
 use plan::{Action, DropReason, HostTables, NicIdx};

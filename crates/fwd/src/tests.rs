@@ -802,3 +802,42 @@ fn offloaded_checksum_is_completed() {
     assert_eq!(icmp::checksum(s, &p[20..]), 0);
     assert!(!frag::complete_checksum(&mut p, 999, 6));
 }
+
+/// Offsets from a forged virtio-net header (found by fuzzing): completing the "checksum"
+/// at offset 2 once overwrote the total length, a header-only packet came out, and the
+/// fragmenting loop never ended — a workload could stop a forwarding worker.
+#[test]
+fn forged_checksum_offsets_never_touch_the_ip_header() {
+    let mut p = v4_packet(ip4("10.1.1.4"), ip4("10.1.2.4"), 64, 1400, false);
+    let before = p.clone();
+    for (start, off) in [
+        (0, 2),
+        (2, 0),
+        (0, 10),
+        (19, 0),
+        (18, 1),
+        (0, 0),
+        (20, usize::MAX),
+    ] {
+        assert!(
+            !frag::complete_checksum(&mut p, start, off),
+            "{start}+{off}"
+        );
+        assert_eq!(p, before, "{start}+{off} wrote");
+    }
+    let total = p.len();
+    assert!(!frag::complete_checksum(&mut p, total, 0), "past the end");
+    assert!(
+        !frag::complete_checksum(&mut p, 20, total - 21),
+        "field straddles the end"
+    );
+    assert!(
+        frag::complete_checksum(&mut p, 20, total - 22),
+        "last two bytes"
+    );
+    // A header-only packet yields no fragment, so `while let` loops end.
+    let mut hdr_only = before[..20].to_vec();
+    hdr_only[2..4].copy_from_slice(&20u16.to_be_bytes());
+    let mut out = [0u8; 1500];
+    assert_eq!(frag::v4_fragment(&hdr_only, 1280, 0, &mut out), None);
+}
