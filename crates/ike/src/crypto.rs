@@ -162,6 +162,19 @@ pub fn psk_auth(
     prf(alg, &k, &[message, peer_nonce, &maced_id])
 }
 
+/// The octets a signature AUTH covers (RFC 7296 §2.15): the sender's first message, the
+/// peer's nonce, and prf(SK_p, the rest of the sender's ID payload).
+pub fn signed_octets(
+    alg: Prf,
+    message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_rest: &[u8],
+) -> Vec<u8> {
+    let maced_id = prf(alg, sk_p, &[id_rest]);
+    [message, peer_nonce, &maced_id].concat()
+}
+
 /// Constant-time equality of two secrets (AUTH values, cookies).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     constant_time::verify_slices_are_equal(a, b).is_ok()

@@ -3,15 +3,19 @@
 //! datagrams and events come out ([`Ike::poll_transmit`], [`Ike::poll_event`],
 //! [`Ike::poll_timeout`]). There is no IO, clock or randomness inside: `now` is an argument
 //! and random octets come through the [`Rng`] trait, so every conversation replays byte for
-//! byte in tests.
+//! byte in tests — except ECDSA signature nonces, which aws-lc draws itself ([`cert`]).
 //!
-//! Covered: IKE_SA_INIT (COOKIE, with a stateless front end for load in [`cookie`], INVALID_KE_PAYLOAD retry, NAT detection and the move to
-//! port 4500), IKE_AUTH with pre-shared keys and the first Child SA, CREATE_CHILD_SA (Child
+//! Covered: IKE_SA_INIT (COOKIE, with a stateless front end for load in [`cookie`],
+//! INVALID_KE_PAYLOAD retry, NAT detection and the move to port 4500), IKE_AUTH with
+//! pre-shared keys or certificates (ECDSA P-256 signatures per RFC 7427 or RFC 4754, CERT and
+//! CERTREQ, chains checked against configured CAs, DN identities; [`cert`]) and the first
+//! Child SA, CREATE_CHILD_SA (Child
 //! SA rekey with and without PFS, IKE SA rekey), INFORMATIONAL (delete, liveness checks),
 //! retransmission with exponential backoff, IKE fragmentation (RFC 7383).
 
 #![deny(unsafe_code)]
 
+pub mod cert;
 pub mod cookie;
 pub mod crypto;
 pub mod fuzzing;

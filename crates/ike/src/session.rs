@@ -5,11 +5,13 @@
 use core::fmt;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::{digest, hmac};
 use zeroize::Zeroizing;
 
+use crate::cert::{self, LocalCert, TrustAnchors};
 use crate::crypto::{self, DhPrivate, IkeKeys, Secret, SkCipher};
 use crate::proposal::{self, DhGroup, Kind, Prf, ProposalSpec, Suite};
 use crate::wire::{
@@ -25,8 +27,9 @@ pub enum Role {
     Responder,
 }
 
-/// An IKE identity (RFC 7296 §3.5).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An IKE identity (RFC 7296 §3.5). Distinguished names compare by meaning, not bytes
+/// ([`cert::dn_equal`]): the same DN may be encoded with different string types.
+#[derive(Clone, Debug)]
 pub enum Identity {
     Addr(IpAddr),
     Fqdn(String),
@@ -61,10 +64,13 @@ impl Identity {
         })
     }
 
-    /// Parses strongSwan-like identity text: an address, `user@host`, or an FQDN.
+    /// Parses strongSwan-like identity text: an address, a distinguished name
+    /// (`O=vnet, CN=gw`), `user@host`, or an FQDN.
     pub fn parse(s: &str) -> Identity {
         if let Ok(a) = s.parse::<IpAddr>() {
             Identity::Addr(a)
+        } else if let Some(dn) = s.contains('=').then(|| cert::dn_from_str(s)).flatten() {
+            Identity::Dn(dn)
         } else if s.contains('@') {
             Identity::Email(s.to_string())
         } else {
@@ -79,10 +85,29 @@ impl fmt::Display for Identity {
             Identity::Addr(a) => write!(f, "{a}"),
             Identity::Fqdn(s) | Identity::Email(s) => f.write_str(s),
             Identity::KeyId(k) => write!(f, "keyid:{}", hex(k)),
-            Identity::Dn(d) => write!(f, "dn:{}", hex(d)),
+            Identity::Dn(d) => match cert::dn_to_string(d) {
+                Some(text) => f.write_str(&text),
+                None => write!(f, "dn:{}", hex(d)),
+            },
         }
     }
 }
+
+impl PartialEq for Identity {
+    fn eq(&self, other: &Identity) -> bool {
+        match (self, other) {
+            (Identity::Addr(a), Identity::Addr(b)) => a == b,
+            (Identity::Fqdn(a), Identity::Fqdn(b)) | (Identity::Email(a), Identity::Email(b)) => {
+                a == b
+            }
+            (Identity::KeyId(a), Identity::KeyId(b)) => a == b,
+            (Identity::Dn(a), Identity::Dn(b)) => cert::dn_equal(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Identity {}
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -95,9 +120,15 @@ pub struct Config {
     pub local_id: Identity,
     /// If set, the peer must authenticate as this identity.
     pub remote_id: Option<Identity>,
-    /// The pre-shared key. Certificates (point-to-site) will be another variant of
-    /// authentication; the AUTH computation is already separated for them.
+    /// The pre-shared key, for whichever side does not use a certificate (below).
     pub psk: Secret,
+    /// Authenticate ourselves with this certificate (a signature) instead of the PSK.
+    pub cert: Option<Arc<LocalCert>>,
+    /// Require the peer to authenticate with a certificate from these CAs instead of the PSK.
+    pub trust: Option<Arc<TrustAnchors>>,
+    /// Wall-clock time (Unix seconds) at an instant, for certificate validity: the engine has
+    /// no clock of its own.
+    pub unix_time: Option<(Instant, u64)>,
     pub ike_proposals: Vec<ProposalSpec>,
     pub esp_proposals: Vec<ProposalSpec>,
     pub local_ts: Vec<TrafficSelector>,
@@ -132,6 +163,9 @@ impl Config {
             local_id,
             remote_id: None,
             psk: Zeroizing::new(psk),
+            cert: None,
+            trust: None,
+            unix_time: None,
             ike_proposals: ProposalSpec::parse_list(Kind::Ike, "aes256gcm16-prfsha256-ecp256")
                 .unwrap_or_default(),
             esp_proposals: ProposalSpec::parse_list(Kind::Esp, "aes256gcm16").unwrap_or_default(),
@@ -158,6 +192,8 @@ impl fmt::Debug for Config {
             .field("local_id", &self.local_id)
             .field("remote_id", &self.remote_id)
             .field("psk", &"<redacted>")
+            .field("cert", &self.cert)
+            .field("trust", &self.trust)
             .field("ike_proposals", &self.ike_proposals)
             .field("esp_proposals", &self.esp_proposals)
             .field("local_ts", &self.local_ts)
@@ -219,7 +255,7 @@ pub enum Error {
     /// The peer answered with an error notify.
     PeerRefused { exchange: u8, notify: u16 },
     /// The peer's AUTH payload did not verify, or its identity is not the one configured.
-    AuthenticationFailed(&'static str),
+    AuthenticationFailed(String),
     /// Traffic selectors do not overlap, or the peer's answer is outside our proposal.
     TsUnacceptable,
     /// A message that breaks the protocol.
@@ -666,6 +702,8 @@ pub struct Ike {
     phase: Phase,
     init: Option<InitState>,
     auth: Option<AuthCtx>,
+    /// The peer announced SHA2-256 in SIGNATURE_HASH_ALGORITHMS (RFC 7427).
+    peer_rfc7427: bool,
     /// Cached (request, response) of IKE_SA_INIT for retransmitted requests.
     init_cache: Option<(Vec<u8>, Vec<u8>)>,
     sa: Option<IkeSa>,
@@ -752,7 +790,123 @@ fn n(ty: u16) -> Payload {
     Payload::Notify(Notify::new(ty, Vec::new()))
 }
 
+/// SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4) with the hashes we verify.
+fn sig_hashes_notify() -> Payload {
+    let data = cert::SIGNATURE_HASHES
+        .iter()
+        .flat_map(|h| h.to_be_bytes())
+        .collect();
+    Payload::Notify(Notify::new(notify::SIGNATURE_HASH_ALGORITHMS, data))
+}
+
+/// Whether the peer's SIGNATURE_HASH_ALGORITHMS lists SHA2-256 (our RFC 7427 signatures).
+fn announces_sha256(p: &[Payload]) -> bool {
+    wire::find_notify(p, notify::SIGNATURE_HASH_ALGORITHMS)
+        .is_some_and(|nt| nt.data.chunks_exact(2).any(|c| c == [0, 2]))
+}
+
 impl Ike {
+    /// Certificates in play on either side: then SIGNATURE_HASH_ALGORITHMS is sent.
+    fn uses_certs(&self) -> bool {
+        self.cfg.cert.is_some() || self.cfg.trust.is_some()
+    }
+
+    /// Unix seconds at `now`, from the configured anchor.
+    fn unix_now(&self, now: Instant) -> Option<u64> {
+        let (t0, secs) = self.cfg.unix_time?;
+        Some(match now.checked_duration_since(t0) {
+            Some(d) => secs.saturating_add(d.as_secs()),
+            None => secs.saturating_sub(t0.duration_since(now).as_secs()),
+        })
+    }
+
+    /// Our CERT payloads (if any) and AUTH payload over `message | peer_nonce | prf(sk_p,
+    /// ID)`: a signature with our certificate's key, or the PSK's MAC.
+    fn our_auth(
+        &self,
+        prf: Prf,
+        message: &[u8],
+        peer_nonce: &[u8],
+        sk_p: &[u8],
+        id: &wire::IdPayload,
+    ) -> Result<(Vec<Payload>, Payload), String> {
+        let Some(c) = &self.cfg.cert else {
+            let value = crypto::psk_auth(
+                prf,
+                &self.cfg.psk,
+                message,
+                peer_nonce,
+                sk_p,
+                &id.rest_octets(),
+            );
+            return Ok((
+                Vec::new(),
+                Payload::Auth {
+                    method: cert::method::PSK,
+                    data: value.to_vec(),
+                },
+            ));
+        };
+        let octets = crypto::signed_octets(prf, message, peer_nonce, sk_p, &id.rest_octets());
+        let (method, data) = c.sign(&octets, self.peer_rfc7427)?;
+        let certs = c
+            .chain()
+            .iter()
+            .map(|der| Payload::Cert {
+                encoding: cert::X509_SIGNATURE,
+                data: der.clone(),
+            })
+            .collect();
+        Ok((certs, Payload::Auth { method, data }))
+    }
+
+    /// Checks the peer's AUTH over `(message, our nonce, its SK_p)`: its certificate and
+    /// signature when we require certificates, else the PSK's MAC (constant-time compare).
+    #[allow(clippy::too_many_arguments)]
+    fn check_peer_auth(
+        &self,
+        now: Instant,
+        p: &[Payload],
+        prf: Prf,
+        (message, nonce, sk_p): (&[u8], &[u8], &[u8]),
+        id: &wire::IdPayload,
+        (method, value): (u8, &[u8]),
+        who: &str,
+    ) -> Result<(), String> {
+        if let Some(t) = &self.cfg.trust {
+            let certs: Vec<Vec<u8>> = p
+                .iter()
+                .filter_map(|x| match x {
+                    Payload::Cert { encoding, data } if *encoding == cert::X509_SIGNATURE => {
+                        Some(data.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let unix = self
+                .unix_now(now)
+                .ok_or("no wall-clock time to check certificates against")?;
+            let octets = crypto::signed_octets(prf, message, nonce, sk_p, &id.rest_octets());
+            return t
+                .verify(&certs, id, (method, value), &octets, unix)
+                .map_err(|e| format!("{who}'s certificate authentication failed: {e}"));
+        }
+        if method != cert::method::PSK {
+            return Err(format!(
+                "{who} authenticated with AUTH method {method} (a certificate?), a pre-shared key is configured"
+            ));
+        }
+        let expected =
+            crypto::psk_auth(prf, &self.cfg.psk, message, nonce, sk_p, &id.rest_octets());
+        if crypto::ct_eq(&expected, value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{who}'s AUTH payload does not verify (wrong pre-shared key?)"
+            ))
+        }
+    }
+
     /// A connection between `local` and `remote` (UDP port 500 normally).
     pub fn new(
         cfg: Config,
@@ -774,6 +928,7 @@ impl Ike {
             phase: Phase::Idle,
             init: None,
             auth: None,
+            peer_rfc7427: false,
             init_cache: None,
             sa: None,
             old_sa: None,
@@ -977,6 +1132,7 @@ impl Ike {
     }
 
     fn send_init(&mut self, now: Instant) {
+        let certs = self.uses_certs();
         let Some(init) = self.init.as_mut() else {
             return;
         };
@@ -1007,6 +1163,9 @@ impl Ike {
             nat_hash(init.spi_i, 0, self.remote),
         )));
         p.push(n(notify::IKEV2_FRAGMENTATION_SUPPORTED));
+        if certs {
+            p.push(sig_hashes_notify());
+        }
         let msg = wire::emit_plain(
             Header {
                 spi_i: init.spi_i,
@@ -1663,6 +1822,17 @@ impl Ike {
         if peer_frag {
             out.push(n(notify::IKEV2_FRAGMENTATION_SUPPORTED));
         }
+        self.peer_rfc7427 = announces_sha256(p);
+        if let Some(t) = &self.cfg.trust {
+            // Ask for the initiator's certificate (strongSwan sends it when asked).
+            out.push(Payload::CertReq {
+                encoding: cert::X509_SIGNATURE,
+                data: t.certreq().to_vec(),
+            });
+        }
+        if self.uses_certs() {
+            out.push(sig_hashes_notify());
+        }
         let resp = wire::emit_plain(
             Header {
                 spi_i: h.spi_i,
@@ -1787,6 +1957,7 @@ impl Ike {
         let seed = crypto::skeyseed(prf, &ni, &nr, &shared);
         let keys = crypto::derive_ike_keys(&suite, &seed, &ni, &nr, init.spi_i, h.spi_r);
         let peer_frag = wire::find_notify(p, notify::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
+        self.peer_rfc7427 = announces_sha256(p);
         let spi_i = init.spi_i;
         let request = init.request.clone();
         if let Some(nt) = wire::find_notify(p, notify::NAT_DETECTION_SOURCE_IP) {
@@ -1826,14 +1997,15 @@ impl Ike {
             return;
         };
         let id = self.cfg.local_id.to_payload();
-        let value = crypto::psk_auth(
-            sa.prf,
-            &self.cfg.psk,
-            &auth.init_request,
-            &auth.nr,
-            &sa.keys.sk_pi,
-            &id.rest_octets(),
-        );
+        let signed = self.our_auth(sa.prf, &auth.init_request, &auth.nr, &sa.keys.sk_pi, &id);
+        let (certs, auth_payload) = match signed {
+            Ok(x) => x,
+            Err(e) => {
+                self.sa = None;
+                self.fatal(Error::AuthenticationFailed(e));
+                return;
+            }
+        };
         let spi_in = self.random_spi32();
         let proposals: Vec<ProposalSpec> = self
             .cfg
@@ -1841,14 +2013,19 @@ impl Ike {
             .iter()
             .map(|p| p.without_dh())
             .collect();
-        let mut p = vec![Payload::IdI(id), n(notify::INITIAL_CONTACT)];
+        let mut p = vec![Payload::IdI(id)];
+        p.extend(certs);
+        if let Some(t) = &self.cfg.trust {
+            p.push(Payload::CertReq {
+                encoding: cert::X509_SIGNATURE,
+                data: t.certreq().to_vec(),
+            });
+        }
+        p.push(n(notify::INITIAL_CONTACT));
         if let Some(r) = &self.cfg.remote_id {
             p.push(Payload::IdR(r.to_payload()));
         }
-        p.push(Payload::Auth {
-            method: 2,
-            data: value.to_vec(),
-        });
+        p.push(auth_payload);
         p.push(Payload::Sa(ProposalSpec::to_wire(
             &proposals,
             &spi_in.to_be_bytes(),
@@ -1922,52 +2099,52 @@ impl Ike {
             return;
         };
         let peer_id = Identity::from_payload(&idi);
-        let expected = crypto::psk_auth(
-            sa.prf,
-            &self.cfg.psk,
-            &auth_ctx.init_request,
-            &auth_ctx.nr,
-            &sa.keys.sk_pi,
-            &idi.rest_octets(),
-        );
         let id_ok = match &self.cfg.remote_id {
             Some(want) => peer_id.as_ref() == Some(want),
             None => true,
         };
-        let auth_ok = method == 2 && crypto::ct_eq(&expected, &value);
-        if !auth_ok || !id_ok {
-            self.respond(
-                self.cur(),
-                exchange::IKE_AUTH,
-                h.message_id,
-                &[n(notify::AUTHENTICATION_FAILED)],
-            );
-            self.sa = None;
-            self.fatal(Error::AuthenticationFailed(if !id_ok {
-                "peer's identity is not the configured remote identity"
-            } else {
-                "peer's AUTH payload does not verify (wrong pre-shared key?)"
-            }));
-            return;
-        }
+        let checked = if id_ok {
+            self.check_peer_auth(
+                now,
+                p,
+                sa.prf,
+                (&auth_ctx.init_request, &auth_ctx.nr, &sa.keys.sk_pi),
+                &idi,
+                (method, &value),
+                "peer",
+            )
+        } else {
+            Err("peer's identity is not the configured remote identity".to_string())
+        };
         let id = self.cfg.local_id.to_payload();
-        let our_auth = crypto::psk_auth(
-            sa.prf,
-            &self.cfg.psk,
-            &auth_ctx.init_response,
-            &auth_ctx.ni,
-            &sa.keys.sk_pr,
-            &id.rest_octets(),
-        );
+        let ours = checked.and_then(|()| {
+            self.our_auth(
+                sa.prf,
+                &auth_ctx.init_response,
+                &auth_ctx.ni,
+                &sa.keys.sk_pr,
+                &id,
+            )
+        });
+        let (certs, our_auth) = match ours {
+            Ok(x) => x,
+            Err(e) => {
+                self.respond(
+                    self.cur(),
+                    exchange::IKE_AUTH,
+                    h.message_id,
+                    &[n(notify::AUTHENTICATION_FAILED)],
+                );
+                self.sa = None;
+                self.fatal(Error::AuthenticationFailed(e));
+                return;
+            }
+        };
         let (ni, nr) = (auth_ctx.ni.clone(), auth_ctx.nr.clone());
         self.remote_id = peer_id;
-        let mut out = vec![
-            Payload::IdR(id),
-            Payload::Auth {
-                method: 2,
-                data: our_auth.to_vec(),
-            },
-        ];
+        let mut out = vec![Payload::IdR(id)];
+        out.extend(certs);
+        out.push(our_auth);
         self.phase = Phase::Established;
         self.auth = None;
         self.init_cache = None;
@@ -2505,20 +2682,25 @@ impl Ike {
         let (Some(sa), Some(actx)) = (&self.sa, &self.auth) else {
             return;
         };
-        let expected = crypto::psk_auth(
-            sa.prf,
-            &self.cfg.psk,
-            &actx.init_response,
-            &actx.ni,
-            &sa.keys.sk_pr,
-            &idr.rest_octets(),
-        );
         let peer_id = Identity::from_payload(&idr);
         let id_ok = match &self.cfg.remote_id {
             Some(want) => peer_id.as_ref() == Some(want),
             None => true,
         };
-        if !(method == 2 && crypto::ct_eq(&expected, &value) && id_ok) {
+        let checked = if id_ok {
+            self.check_peer_auth(
+                now,
+                p,
+                sa.prf,
+                (&actx.init_response, &actx.ni, &sa.keys.sk_pr),
+                &idr,
+                (method, &value),
+                "responder",
+            )
+        } else {
+            Err("responder's identity is not the configured remote identity".to_string())
+        };
+        if let Err(why) = checked {
             // Tell the responder (RFC 7296 §2.21.2), then give up.
             let max = self.cfg.max_message;
             if let Some(sa) = self.sa.as_mut() {
@@ -2536,11 +2718,7 @@ impl Ike {
                 }
             }
             self.sa = None;
-            self.fatal(Error::AuthenticationFailed(if !id_ok {
-                "responder's identity is not the configured remote identity"
-            } else {
-                "responder's AUTH payload does not verify (wrong pre-shared key?)"
-            }));
+            self.fatal(Error::AuthenticationFailed(why));
             return;
         }
         let (ni, nr) = (actx.ni.clone(), actx.nr.clone());

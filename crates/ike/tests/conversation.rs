@@ -1221,3 +1221,189 @@ fn ike_rekey_check_rejects_outcomes_that_break_the_rule() {
     assert!(check_ike_rekey(&refused, &end).is_err());
     assert_eq!(check_ike_rekey(&w, &end), Ok(true));
 }
+
+// ---------------------------------------------------------------------------------------
+// Certificates (RFC 7296 §2.15, RFC 7427): point-to-site clients and gateways prove who they
+// are with an ECDSA certificate instead of a pre-shared key.
+
+mod certs {
+    use super::*;
+    use ike::cert::{LocalCert, TrustAnchors};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use std::sync::Arc;
+
+    pub const NOW: u64 = 1_800_000_000;
+
+    fn at(secs: u64) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap()
+    }
+
+    pub struct Ca {
+        pub der: Vec<u8>,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    pub fn ca(cn: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.not_before = at(NOW - 86_400);
+        p.not_after = at(NOW + 365 * 86_400);
+        let der = p.self_signed(&key).unwrap().der().to_vec();
+        Ca {
+            der,
+            issuer: Issuer::new(p, key),
+        }
+    }
+
+    pub fn leaf(ca: &Ca, cn: &str) -> Arc<LocalCert> {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec![format!("{cn}.vnet")]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.not_before = at(NOW - 3600);
+        p.not_after = at(NOW + 30 * 86_400);
+        let der = p.signed_by(&key, &ca.issuer).unwrap().der().to_vec();
+        Arc::new(LocalCert::new(vec![der], &key.serialize_der()).unwrap())
+    }
+
+    /// A config that signs with `cert` (if any), trusts `ca` for the peer (if any), and
+    /// believes the wall clock says `unix`.
+    pub fn cert_cfg(
+        role: Role,
+        cert: Option<Arc<LocalCert>>,
+        ca: Option<&Ca>,
+        unix: u64,
+    ) -> Config {
+        let mut c = cfg(role, "aes256gcm16-prfsha256-ecp256", "aes256gcm16", b"psk");
+        if let Some(cert) = &cert {
+            c.local_id = cert.identity();
+        }
+        c.cert = cert;
+        c.trust = ca.map(|ca| Arc::new(TrustAnchors::new(vec![ca.der.clone()]).unwrap()));
+        c.unix_time = Some((Instant::now(), unix));
+        c
+    }
+
+    pub fn run(ci: Config, cr: Config) -> Sim {
+        let mut s = Sim::new(ci, cr, 77);
+        s.p[0].ike.connect(s.now);
+        s.run_for(Duration::from_secs(60));
+        s
+    }
+}
+
+#[test]
+fn certificates_on_both_sides() {
+    let ca = certs::ca("vnet P2S root");
+    let client = certs::leaf(&ca, "client1");
+    let gateway = certs::leaf(&ca, "gateway");
+    let s = certs::run(
+        certs::cert_cfg(Role::Initiator, Some(client.clone()), Some(&ca), certs::NOW),
+        certs::cert_cfg(
+            Role::Responder,
+            Some(gateway.clone()),
+            Some(&ca),
+            certs::NOW,
+        ),
+    );
+    assert_eq!(
+        s.p[0].ike.state(),
+        State::Established,
+        "{:?}",
+        s.p[0].events
+    );
+    assert_eq!(
+        s.p[1].ike.state(),
+        State::Established,
+        "{:?}",
+        s.p[1].events
+    );
+    assert_pairs(&s);
+    // Each side learned the other's certificate subject as its identity.
+    let ids = |k: usize| -> Vec<Identity> {
+        s.p[k]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::IkeSaUp { remote_id, .. } => remote_id.clone(),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(ids(0), vec![gateway.identity()]);
+    assert_eq!(ids(1), vec![client.identity()]);
+    // The IKE_AUTH messages carried CERT payloads (the chain) and CERTREQ.
+    assert!(s.net.log.len() >= 4);
+}
+
+#[test]
+fn a_certificate_on_one_side_a_psk_on_the_other() {
+    let ca = certs::ca("vnet P2S root");
+    let client = certs::leaf(&ca, "client1");
+    let mut gw = certs::cert_cfg(Role::Responder, None, Some(&ca), certs::NOW);
+    gw.psk = zeroize::Zeroizing::new(b"psk".to_vec());
+    let s = certs::run(
+        certs::cert_cfg(Role::Initiator, Some(client), None, certs::NOW),
+        gw,
+    );
+    assert_eq!(
+        s.p[0].ike.state(),
+        State::Established,
+        "{:?}",
+        s.p[0].events
+    );
+    assert_pairs(&s);
+}
+
+#[test]
+fn untrusted_expired_or_missing_certificates_are_refused() {
+    let ca = certs::ca("vnet P2S root");
+    let rogue = certs::ca("someone else");
+    let gateway = certs::leaf(&ca, "gateway");
+    for (what, client, clock, responder_trusts) in [
+        (
+            "untrusted CA",
+            certs::leaf(&rogue, "client1"),
+            certs::NOW,
+            Some(&ca),
+        ),
+        (
+            "expired",
+            certs::leaf(&ca, "client1"),
+            certs::NOW + 60 * 86_400,
+            Some(&ca),
+        ),
+        (
+            "certificate where a PSK is configured",
+            certs::leaf(&ca, "client1"),
+            certs::NOW,
+            None,
+        ),
+    ] {
+        let s = certs::run(
+            certs::cert_cfg(Role::Initiator, Some(client), Some(&ca), certs::NOW),
+            certs::cert_cfg(
+                Role::Responder,
+                Some(gateway.clone()),
+                responder_trusts,
+                clock,
+            ),
+        );
+        assert!(s.p[0].ike.is_closed() && s.p[1].ike.is_closed(), "{what}");
+        assert_eq!(s.child_ups(0) + s.child_ups(1), 0, "{what}");
+        let f = s.failures(1);
+        assert!(
+            matches!(f[0], Error::AuthenticationFailed(_)),
+            "{what}: {f:?}"
+        );
+        assert_eq!(
+            s.failures(0)[0],
+            &Error::PeerRefused {
+                exchange: ike::wire::exchange::IKE_AUTH,
+                notify: ike::wire::notify::AUTHENTICATION_FAILED
+            },
+            "{what}"
+        );
+    }
+}

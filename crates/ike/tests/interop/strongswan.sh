@@ -13,14 +13,18 @@
 #  - DPD, one proposal (aes256gcm16-prfsha256-ecp256): charon killed -> we notice; we are
 #    killed -> charon's DPD clears its SAs.
 #  - wrong PSK, both roles: refused cleanly on both sides.
+#  - certificates (ECDSA P-256 from a CA made here with openssl), both roles: each side proves
+#    itself with its certificate, checks the other's against the CA and its DN, ping both
+#    ways; then a certificate with the right name from another CA is refused, ours by charon
+#    and strongSwan's by us.
 # Environment: IKE_INTEROP_PREFIX (namespace/link name prefix, default ikei<pid>),
-# IKE_INTEROP_CASES (space-separated subset of: matrix rekey dpd psk; default all),
+# IKE_INTEROP_CASES (space-separated subset of: matrix rekey dpd psk cert; default all),
 # IKE_INTEROP_KEEP=1 keeps the work directory (logs, capture, dissection) for a look.
 set -u
 VNET=${1:-target/debug/vnet}
 VNET=$(readlink -f "$VNET")
 P=${IKE_INTEROP_PREFIX:-ikei$$}   # unique prefix for namespaces and links (<= 10 chars)
-CASES=${IKE_INTEROP_CASES:-matrix rekey dpd psk}
+CASES=${IKE_INTEROP_CASES:-matrix rekey dpd psk cert}
 NS_A=${P}a NS_B=${P}b
 A=198.18.50.1 B=198.18.50.2
 DIR=$(mktemp -d /tmp/${P}.XXXX)
@@ -56,7 +60,7 @@ setup_net() {
 start_charon() {
   cat > "$DIR/strongswan.conf" <<CONF
 charon {
-  load = random nonce openssl aes sha1 sha2 hmac kdf gmp curve25519 gcm chapoly pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici updown
+  load = random nonce openssl aes sha1 sha2 hmac kdf gmp curve25519 gcm chapoly pem pkcs1 pkcs8 x509 pubkey constraints kernel-libipsec kernel-netlink socket-default vici updown
   retransmit_tries = 3
   retransmit_timeout = 0.5
   retransmit_base = 1.5
@@ -74,10 +78,10 @@ connections {
     proposals = $1
     encap = yes
     ${CONN_EXTRA:-}
-    local { auth = psk
-            id = $B }
+    ${AUTH_BLOCKS:-local { auth = psk
+            id = $B \}
     remote { auth = psk
-             id = $A }
+             id = $A \}}
     children { vnet { local_ts = 10.2.0.0/16
                       remote_ts = 10.1.0.0/16
                       ${CHILD_EXTRA:-}
@@ -108,14 +112,18 @@ bring_up() {
   local psk="interop-$RANDOM"
   printf '%s\n' "$psk" > "$DIR/psk"
   start_charon "$ike" "$esp" "$psk"
-  ip netns exec "$NS_A" "$VNET" ipsec up --local $A --remote $B --psk-file "$DIR/psk" \
+  ip netns exec "$NS_A" "$VNET" ipsec up --local $A --remote $B ${AUTH_ARGS:---psk-file $DIR/psk} \
      --local-ts 10.1.0.0/16 --remote-ts 10.2.0.0/16 --ike-proposals "$ike" --esp-proposals "$esp" \
      --$role --tun ${P}t "$@" >"$DIR/vnet.out" 2>&1 &
   VNET_PID=$!
   sleep 0.3
   [ "$role" = responder ] && sw --initiate --child vnet --timeout 10 >/dev/null 2>&1
   local up=0
-  for _ in $(seq 100); do grep -q 'CHILD_SA INSTALLED' "$DIR/vnet.out" && up=1 && break; sleep 0.1; done
+  for _ in $(seq 100); do
+    grep -q 'CHILD_SA INSTALLED' "$DIR/vnet.out" && up=1 && break
+    kill -0 "$VNET_PID" 2>/dev/null || break   # we gave up (refused): no need to wait
+    sleep 0.1
+  done
   [ $up = 1 ] || return 1
   for _ in $(seq 20); do sw --list-sas 2>/dev/null | grep -q INSTALLED && sleep 0.3 && return 0; sleep 0.1; done
   return 1
@@ -322,6 +330,76 @@ wrong_psk_case() { # $1 our role
   stop_charon
 }
 
+# A CA, a certificate for each side (ECDSA P-256, PKCS#8 keys), and a rogue CA's certificate.
+make_pki() {
+  local d=$DIR/pki; mkdir -p "$d"
+  for ca in ca rogue; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/$ca.key" \
+      -out "$d/$ca.pem" -subj "/O=vnet/CN=interop $ca" -days 2 \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign >/dev/null 2>&1
+  done
+  # vnet-rogue and swan-rogue carry the same names as vnet and swan, from the rogue CA.
+  for who in vnet:ca swan:ca vnet-rogue:rogue swan-rogue:rogue; do
+    local n=${who%%:*} ca=${who##*:} cn=${who%%[-:]*}
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/$n.key" \
+      -out "$d/$n.csr" -subj "/O=vnet/CN=$cn.interop" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:%s.interop\n' "$cn" > "$d/$n.ext"
+    openssl x509 -req -in "$d/$n.csr" -CA "$d/$ca.pem" -CAkey "$d/$ca.key" -CAcreateserial \
+      -out "$d/$n.pem" -days 1 -extfile "$d/$n.ext" >/dev/null 2>&1
+  done
+}
+
+cert_case() { # $1 our role, $2 our certificate, $3 strongSwan's (the -rogue ones: wrong CA)
+  local role=$1 me=$2 them=$3 d=$DIR/pki t0; t0=$(now)
+  local what="certificates, vnet $role"
+  [ "$me" = vnet-rogue ] && what="our certificate from another CA, vnet $role"
+  [ "$them" = swan-rogue ] && what="strongSwan's certificate from another CA, vnet $role"
+  # swanctl loads private keys from private/ beside the swanctl.conf it is given.
+  mkdir -p "$DIR/private"; cp "$d/$them.key" "$DIR/private/swan.key"
+  AUTH_BLOCKS="local { auth = pubkey
+            certs = $d/$them.pem
+            id = \"O=vnet, CN=swan.interop\" }
+    remote { auth = pubkey
+             cacerts = $d/ca.pem
+             id = \"O=vnet, CN=vnet.interop\" }" \
+  AUTH_ARGS="--cert $d/$me.pem --key $d/$me.key --ca $d/ca.pem --remote-id O=vnet,CN=swan.interop" \
+    bring_up aes256gcm16-prfsha256-ecp256 aes256gcm16 "$role" --dpd 10
+  local up=$?
+  if [ "$me" = vnet-rogue ]; then
+    sleep 1
+    # charon's CA check refuses us; we hear AUTHENTICATION_FAILED.
+    if [ $up -ne 0 ] && grep -q 'AUTHENTICATION_FAILED' "$DIR/vnet.out" \
+       && grep -qE 'no issuer certificate found|no trusted .* public key found' "$DIR/charon.log" \
+       && ! sw --list-sas 2>/dev/null | grep -q INSTALLED; then
+      ok "$what: refused on both sides (charon: $(grep -m1 -oE 'no issuer certificate found for .*' "$DIR/charon.log"))"
+    else
+      ko "$what: up=$up"
+    fi
+  elif [ "$them" = swan-rogue ]; then
+    sleep 1
+    # Our CA check refuses strongSwan.
+    if [ $up -ne 0 ] && grep -q 'certificate not trusted' "$DIR/vnet.out" \
+       && ! sw --list-sas 2>/dev/null | grep -q INSTALLED; then
+      ok "$what: refused on both sides ($(grep -m1 -o 'AUTHENTICATION_FAILED.*' "$DIR/vnet.out"))"
+    else
+      ko "$what: up=$up"
+    fi
+  elif [ $up -ne 0 ]; then
+    ko "$what: no CHILD_SA"
+  elif ! grep -q 'peer O=vnet, CN=swan.interop$' "$DIR/vnet.out"; then
+    ko "$what: we did not report strongSwan's certificate identity"
+  elif ! grep -q "authentication of 'O=vnet, CN=vnet.interop' with" "$DIR/charon.log"; then
+    ko "$what: charon did not authenticate our certificate identity"
+  elif ip netns exec "$NS_A" ping -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1 \
+       && ip netns exec "$NS_B" ping -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null 2>&1; then
+    ok "$what: $(grep -m1 -o 'peer .*' "$DIR/vnet.out"), charon: $(grep -m1 -oE "authentication of '[^']*' with [A-Z_0-9]+ successful" "$DIR/charon.log"), ping both ways ($(since "$t0")s)"
+  else
+    ko "$what: ping failed"
+  fi
+  stop_vnet; stop_charon
+  rm -rf "$DIR/private"
+}
+
 T0=$(now)
 setup_net
 for c in $CASES; do
@@ -331,6 +409,9 @@ for c in $CASES; do
     rekey) rekey_case vnet; rekey_case strongswan ;;
     dpd) dpd_case strongswan; dpd_case vnet ;;
     psk) wrong_psk_case initiator; wrong_psk_case responder ;;
+    cert) make_pki
+          cert_case initiator vnet swan; cert_case responder vnet swan
+          cert_case initiator vnet-rogue swan; cert_case initiator vnet swan-rogue ;;
     *) echo "unknown case $c"; fail=$((fail+1)) ;;
   esac
   echo "  ($c: $(since "$t")s)"

@@ -28,9 +28,21 @@ pub struct IpsecUpArgs {
     /// The peer's underlay address.
     #[arg(long)]
     pub remote: IpAddr,
-    /// File holding the pre-shared key (trailing newline ignored).
+    /// File holding the pre-shared key (trailing newline ignored). Needed unless both sides
+    /// use certificates (--cert/--key and --ca).
     #[arg(long)]
-    pub psk_file: std::path::PathBuf,
+    pub psk_file: Option<std::path::PathBuf>,
+    /// Authenticate with this certificate (PEM; ours first, then intermediates to send)
+    /// instead of the pre-shared key. Our identity defaults to its subject DN.
+    #[arg(long, requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The ECDSA P-256 private key of --cert (PEM, PKCS#8).
+    #[arg(long, requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
+    /// Require the peer to authenticate with a certificate issued by a CA in this PEM file
+    /// (instead of the pre-shared key).
+    #[arg(long)]
+    pub ca: Option<std::path::PathBuf>,
     /// Our side's traffic selectors, CIDR[,CIDR…].
     #[arg(long, value_delimiter = ',')]
     pub local_ts: Vec<String>,
@@ -96,6 +108,40 @@ pub struct IpsecUpArgs {
 
 fn err(msg: impl Into<String>) -> CliError {
     CliError::new("IpsecError", msg.into())
+}
+
+/// Our certificate chain and PKCS#8 ECDSA key from PEM files.
+fn load_cert(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<std::sync::Arc<ike::cert::LocalCert>, CliError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| err(format!("{}: {e}", cert.display())))?;
+    let k = PrivatePkcs8KeyDer::from_pem_file(key).map_err(|e| {
+        err(format!(
+            "{}: {e} (a PKCS#8 \"PRIVATE KEY\" is needed: openssl pkcs8 -topk8 -nocrypt)",
+            key.display()
+        ))
+    })?;
+    let chain = chain.into_iter().map(|c| c.to_vec()).collect();
+    ike::cert::LocalCert::new(chain, k.secret_pkcs8_der())
+        .map(std::sync::Arc::new)
+        .map_err(|e| err(format!("{}: {e}", cert.display())))
+}
+
+/// The CA certificates a peer's certificate must chain to.
+fn load_cas(f: &std::path::Path) -> Result<std::sync::Arc<ike::cert::TrustAnchors>, CliError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let cas = CertificateDer::pem_file_iter(f)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| err(format!("{}: {e}", f.display())))?;
+    ike::cert::TrustAnchors::new(cas.into_iter().map(|c| c.to_vec()).collect())
+        .map(std::sync::Arc::new)
+        .map_err(|e| err(format!("{}: {e}", f.display())))
 }
 
 struct Tunnel {
@@ -234,8 +280,23 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
         return Err(err("say --initiator or --responder"));
     }
     let psk =
-        std::fs::read(&a.psk_file).map_err(|e| err(format!("{}: {e}", a.psk_file.display())))?;
-    let psk = psk.strip_suffix(b"\n").unwrap_or(&psk).to_vec();
+        match &a.psk_file {
+            Some(f) => {
+                let psk = std::fs::read(f).map_err(|e| err(format!("{}: {e}", f.display())))?;
+                psk.strip_suffix(b"\n").unwrap_or(&psk).to_vec()
+            }
+            None if a.cert.is_some() && a.ca.is_some() => Vec::new(),
+            None => return Err(err(
+                "--psk-file is needed unless both sides use certificates (--cert, --key and --ca)",
+            )),
+        };
+    let cert = a
+        .cert
+        .as_ref()
+        .zip(a.key.as_ref())
+        .map(|(c, k)| load_cert(c, k))
+        .transpose()?;
+    let trust = a.ca.as_ref().map(|f| load_cas(f)).transpose()?;
     let parse_ts = |v: &[String]| -> Result<Vec<ike::TrafficSelector>, CliError> {
         v.iter()
             .map(|s| ike::ts::parse_cidr(s).ok_or_else(|| err(format!("bad CIDR {s}"))))
@@ -246,11 +307,21 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
     } else {
         Role::Responder
     };
-    let local_id = a
-        .local_id
-        .as_deref()
-        .map_or(Identity::Addr(a.local), Identity::parse);
+    let local_id = match (a.local_id.as_deref(), &cert) {
+        (Some(id), _) => Identity::parse(id),
+        (None, Some(c)) => c.identity(),
+        (None, None) => Identity::Addr(a.local),
+    };
     let mut cfg = Config::new(role, local_id, psk);
+    cfg.cert = cert;
+    cfg.trust = trust;
+    cfg.unix_time = Some((
+        Instant::now(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| err(e.to_string()))?
+            .as_secs(),
+    ));
     cfg.remote_id = a.remote_id.as_deref().map(Identity::parse);
     cfg.ike_proposals =
         ProposalSpec::parse_list(Kind::Ike, &a.ike_proposals).map_err(|e| err(e.0))?;
