@@ -373,7 +373,7 @@ pub fn dn_to_string(der: &[u8]) -> Option<String> {
     )
 }
 
-/// Encodes `O=vnet, CN=gw` (attributes of [`DN_ATTRS`], one per RDN, UTF8String values) as a
+/// Encodes `O=vnet, CN=gw` (C, ST, L, O, OU, CN, SN, DC, E; one per RDN; UTF8String values) as a
 /// DER Name; None for an unknown attribute or a malformed part.
 pub fn dn_from_str(s: &str) -> Option<Vec<u8>> {
     let mut body = Vec::new();
