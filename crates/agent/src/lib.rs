@@ -10,11 +10,12 @@
 //!   per ready queue. After traffic the worker busy-polls for [`DEFAULT_BUSY_POLL_US`] before
 //!   sleeping again (one worker at a time; [`Tuning`]), which removes the wake-up from
 //!   request/response latency: it reads the queues of the devices that sent last directly, one
-//!   packet each per pass, and asks epoll for the others every [`EPOLL_EVERY`] passes. A packet is always forwarded by the
-//!   thread that read it. Packets keep their virtio_net_hdr: a GSO super-packet (up to 64 KiB of one
-//!   TCP stream) is routed once and written to the destination TUN as it is, segmentation and
-//!   checksums left to the receiving kernel — the same trick as wireguard-go's offloads, minus
-//!   the crypto. No allocation, lock or log per packet; counters are relaxed atomics.
+//!   packet each per pass, and asks epoll for the others every 16 passes. A packet is always
+//!   forwarded by the thread that read it. Packets keep their virtio_net_hdr: a GSO
+//!   super-packet (up to 64 KiB of one TCP stream) is routed once and written to the
+//!   destination TUN as it is, segmentation and checksums left to the receiving kernel — the
+//!   same trick as wireguard-go's offloads, minus the crypto. No allocation, lock or log per
+//!   packet; counters are relaxed atomics.
 //! * **Tables.** The runtime (tables + devices by NIC index) is swapped whole with arc-swap.
 //!   Each worker publishes the sequence number of the runtime it is using (or "idle" while
 //!   blocked in epoll); [`Agent::install`] acknowledges a generation only once every worker

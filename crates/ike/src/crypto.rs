@@ -148,7 +148,7 @@ pub fn child_keymat(
 /// The pad string of shared-key AUTH (RFC 7296 §2.15).
 pub const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
 
-/// AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <message> | <peer nonce> | prf(SK_p, ID')).
+/// `AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <message> | <peer nonce> | prf(SK_p, ID'))`.
 pub fn psk_auth(
     alg: Prf,
     psk: &[u8],
