@@ -1311,6 +1311,15 @@ impl Ike {
     }
 
     /// Sends a liveness check now.
+    /// Authentic ESP arrived from the peer: it is alive, so liveness checks wait for `dpd`
+    /// after this too (RFC 7296 §2.4 asks for them when only outgoing traffic is seen;
+    /// strongSwan sends none while packets arrive). Call it at most once per batch of packets.
+    pub fn note_inbound_esp(&mut self, now: Instant) {
+        if now > self.last_rx {
+            self.last_rx = now;
+        }
+    }
+
     pub fn send_dpd(&mut self, now: Instant) {
         self.tasks.push_back(Task::Dpd);
         self.run_tasks(now);

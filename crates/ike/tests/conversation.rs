@@ -1407,3 +1407,45 @@ fn untrusted_expired_or_missing_certificates_are_refused() {
         );
     }
 }
+
+/// Liveness checks are for a quiet peer: while authentic ESP arrives (reported with
+/// `note_inbound_esp`) none is sent; once it stops and the peer is gone, DPD still finds out.
+#[test]
+fn no_liveness_checks_while_esp_arrives() {
+    let mut i = cfg(
+        Role::Initiator,
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+        b"k",
+    );
+    i.dpd = Some(Duration::from_secs(10));
+    let mut s = Sim::new(
+        i,
+        cfg(
+            Role::Responder,
+            "aes128gcm16-prfsha256-x25519",
+            "aes128gcm16",
+            b"k",
+        ),
+        51,
+    );
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.p[0].ike.state(), State::Established);
+    let sent_before = s.net.log.iter().filter(|(k, _)| *k == 0).count();
+    // 60 s of "ESP" from the responder, one packet a second: no IKE message from us.
+    for _ in 0..60 {
+        let now = s.now;
+        s.p[0].ike.note_inbound_esp(now);
+        s.run_for(Duration::from_secs(1));
+    }
+    let sent = s.net.log.iter().filter(|(k, _)| *k == 0).count();
+    assert_eq!(
+        sent, sent_before,
+        "a liveness check was sent while ESP arrived"
+    );
+    // The peer goes away: DPD notices.
+    s.mute[1] = true;
+    s.run_for(Duration::from_secs(600));
+    assert!(s.p[0].ike.is_closed());
+}

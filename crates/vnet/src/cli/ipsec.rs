@@ -500,6 +500,8 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
         });
         let n = ep.wait(&mut evs, timeout.max(1));
         let now = Instant::now();
+        // Authentic ESP proves the peer alive: no liveness check while it flows.
+        let mut esp_seen = false;
         if ike.poll_timeout().is_some_and(|t| t <= now) {
             ike.handle_timeout(now);
         }
@@ -517,8 +519,13 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                             }
                             let spi = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
                             if let (Some(sa), Some(t)) = (tunnel.inbound.get_mut(&spi), &tun) {
-                                if let Ok(esp::Opened::Packet { payload, .. }) = sa.open(now, d) {
-                                    agent::sys::write2(t.as_raw_fd(), &[0u8; 10], &d[payload]);
+                                match sa.open(now, d) {
+                                    Ok(esp::Opened::Packet { payload, .. }) => {
+                                        agent::sys::write2(t.as_raw_fd(), &[0u8; 10], &d[payload]);
+                                        esp_seen = true;
+                                    }
+                                    Ok(_) => esp_seen = true, // authentic dummy packet
+                                    Err(_) => {}
                                 }
                             }
                         } else if len > 1 {
@@ -564,6 +571,9 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                     }
                 }
             }
+        }
+        if esp_seen {
+            ike.note_inbound_esp(now);
         }
     }
 }
