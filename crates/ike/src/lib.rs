@@ -8,8 +8,9 @@
 //! Covered: IKE_SA_INIT (COOKIE, with a stateless front end for load in [`cookie`],
 //! INVALID_KE_PAYLOAD retry, NAT detection and the move to port 4500), IKE_AUTH with
 //! pre-shared keys or certificates (ECDSA P-256 signatures per RFC 7427 or RFC 4754, CERT and
-//! CERTREQ, chains checked against configured CAs, DN identities; [`cert`]) and the first
-//! Child SA, CREATE_CHILD_SA (Child
+//! CERTREQ, chains checked against configured CAs, DN identities; [`cert`]), inner
+//! addresses for remote-access clients (CP, [`cp`]) and the first Child SA, CREATE_CHILD_SA
+//! (Child
 //! SA rekey with and without PFS, IKE SA rekey), INFORMATIONAL (delete, liveness checks),
 //! retransmission with exponential backoff, IKE fragmentation (RFC 7383).
 
@@ -17,6 +18,7 @@
 
 pub mod cert;
 pub mod cookie;
+pub mod cp;
 pub mod crypto;
 pub mod fuzzing;
 mod modp;

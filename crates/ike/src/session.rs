@@ -129,6 +129,13 @@ pub struct Config {
     /// Wall-clock time (Unix seconds) at an instant, for certificate validity: the engine has
     /// no clock of its own.
     pub unix_time: Option<(Instant, u64)>,
+    /// Initiator (remote-access client): ask the responder for an inner IPv4 address (CP
+    /// CFG_REQUEST); the Child SA's local selector becomes that address.
+    pub request_vip: bool,
+    /// Responder (gateway): hand out inner addresses from this pool to initiators that ask.
+    pub vip_pool: Option<Arc<dyn crate::cp::AddressPool>>,
+    /// Responder: DNS servers to tell such initiators (INTERNAL_IP4_DNS).
+    pub vip_dns: Vec<std::net::Ipv4Addr>,
     pub ike_proposals: Vec<ProposalSpec>,
     pub esp_proposals: Vec<ProposalSpec>,
     pub local_ts: Vec<TrafficSelector>,
@@ -166,6 +173,9 @@ impl Config {
             cert: None,
             trust: None,
             unix_time: None,
+            request_vip: false,
+            vip_pool: None,
+            vip_dns: Vec::new(),
             ike_proposals: ProposalSpec::parse_list(Kind::Ike, "aes256gcm16-prfsha256-ecp256")
                 .unwrap_or_default(),
             esp_proposals: ProposalSpec::parse_list(Kind::Esp, "aes256gcm16").unwrap_or_default(),
@@ -348,6 +358,14 @@ pub enum Event {
     /// The IKE SA is gone (deleted, dead peer, failed negotiation); nothing more happens.
     Closed {
         reason: String,
+    },
+    /// An inner address was assigned (CP, before the first Child SA comes up): to us (`ours`,
+    /// as a remote-access client, with the DNS servers the gateway named), or by us to the
+    /// peer from the pool.
+    VirtualIp {
+        addr: std::net::Ipv4Addr,
+        dns: Vec<std::net::Ipv4Addr>,
+        ours: bool,
     },
 }
 
@@ -704,6 +722,9 @@ pub struct Ike {
     auth: Option<AuthCtx>,
     /// The peer announced SHA2-256 in SIGNATURE_HASH_ALGORITHMS (RFC 7427).
     peer_rfc7427: bool,
+    /// Inner address the gateway gave us (CP), or that we gave the peer from the pool.
+    own_vip: Option<std::net::Ipv4Addr>,
+    peer_vip: Option<std::net::Ipv4Addr>,
     /// Cached (request, response) of IKE_SA_INIT for retransmitted requests.
     init_cache: Option<(Vec<u8>, Vec<u8>)>,
     sa: Option<IkeSa>,
@@ -929,6 +950,8 @@ impl Ike {
             init: None,
             auth: None,
             peer_rfc7427: false,
+            own_vip: None,
+            peer_vip: None,
             init_cache: None,
             sa: None,
             old_sa: None,
@@ -1061,6 +1084,9 @@ impl Ike {
         self.phase = Phase::Closed;
         self.pending = None;
         self.tasks.clear();
+        if let (Some(a), Some(pool)) = (self.peer_vip.take(), &self.cfg.vip_pool) {
+            pool.release(a);
+        }
         self.events.push_back(Event::Closed { reason });
     }
 
@@ -2035,6 +2061,15 @@ impl Ike {
             p.push(Payload::IdR(r.to_payload()));
         }
         p.push(auth_payload);
+        if self.cfg.request_vip {
+            p.push(crate::cp::payload(
+                crate::cp::CFG_REQUEST,
+                &[
+                    (crate::cp::attr::INTERNAL_IP4_ADDRESS, Vec::new()),
+                    (crate::cp::attr::INTERNAL_IP4_DNS, Vec::new()),
+                ],
+            ));
+        }
         p.push(Payload::Sa(ProposalSpec::to_wire(
             &proposals,
             &spi_in.to_be_bytes(),
@@ -2150,14 +2185,53 @@ impl Ike {
             }
         };
         let (ni, nr) = (auth_ctx.ni.clone(), auth_ctx.nr.clone());
-        self.remote_id = peer_id;
         let mut out = vec![Payload::IdR(id)];
         out.extend(certs);
         out.push(our_auth);
+        // A remote-access client asking for an inner address (CP CFG_REQUEST).
+        let wants_vip = crate::cp::find(p).is_some_and(|(t, attrs)| {
+            t == crate::cp::CFG_REQUEST
+                && attrs
+                    .iter()
+                    .any(|(a, _)| *a == crate::cp::attr::INTERNAL_IP4_ADDRESS)
+        });
+        let mut no_address = false;
+        if let (true, Some(pool)) = (wants_vip, self.cfg.vip_pool.clone()) {
+            match peer_id.as_ref().and_then(|id| pool.assign(id)) {
+                Some(a) => {
+                    self.peer_vip = Some(a);
+                    let mut attrs =
+                        vec![(crate::cp::attr::INTERNAL_IP4_ADDRESS, a.octets().to_vec())];
+                    attrs.extend(
+                        self.cfg
+                            .vip_dns
+                            .iter()
+                            .map(|d| (crate::cp::attr::INTERNAL_IP4_DNS, d.octets().to_vec())),
+                    );
+                    out.push(crate::cp::payload(crate::cp::CFG_REPLY, &attrs));
+                    self.events.push_back(Event::VirtualIp {
+                        addr: a,
+                        dns: Vec::new(),
+                        ours: false,
+                    });
+                }
+                None => no_address = true,
+            }
+        }
+        self.remote_id = peer_id;
         self.phase = Phase::Established;
         self.auth = None;
         self.init_cache = None;
         self.ike_up(now, false);
+        if no_address {
+            // The pool is exhausted: the IKE SA stands, no Child SA (RFC 7296 §3.15.4).
+            out.push(n(notify::INTERNAL_ADDRESS_FAILURE));
+            self.respond(self.cur(), exchange::IKE_AUTH, h.message_id, &out);
+            self.fail(Error::InvalidSyntax(
+                "no inner address left in the pool".into(),
+            ));
+            return;
+        }
         match self.accept_child(p, true, &ni, &nr, None) {
             Ok((child, reply)) => {
                 out.extend(reply);
@@ -2235,8 +2309,20 @@ impl Ike {
                 Error::InvalidSyntax("ESP SPI not 4 octets".into()),
             ));
         };
-        let remote_ts = ts::narrow(tsi, &self.cfg.remote_ts);
-        let local_ts = ts::narrow(tsr, &self.cfg.local_ts);
+        // A peer (or we) with an inner address gets exactly that address on its side.
+        let vip_ts = |a: std::net::Ipv4Addr| {
+            ts::from_cidr(IpAddr::V4(a), 32)
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        let remote_policy = self
+            .peer_vip
+            .map_or_else(|| self.cfg.remote_ts.clone(), vip_ts);
+        let local_policy = self
+            .own_vip
+            .map_or_else(|| self.cfg.local_ts.clone(), vip_ts);
+        let remote_ts = ts::narrow(tsi, &remote_policy);
+        let local_ts = ts::narrow(tsr, &local_policy);
         if remote_ts.is_empty() || local_ts.is_empty() {
             return Err((notify::TS_UNACCEPTABLE, Error::TsUnacceptable));
         }
@@ -2735,6 +2821,34 @@ impl Ike {
         self.auth = None;
         self.phase = Phase::Established;
         self.ike_up(now, false);
+        if self.cfg.request_vip {
+            let reply = crate::cp::find(p).filter(|(t, _)| *t == crate::cp::CFG_REPLY);
+            let addr = reply.as_ref().and_then(|(_, a)| {
+                crate::cp::v4_values(a, crate::cp::attr::INTERNAL_IP4_ADDRESS)
+                    .first()
+                    .copied()
+            });
+            match addr {
+                Some(a) => {
+                    self.own_vip = Some(a);
+                    let dns = reply
+                        .map(|(_, at)| crate::cp::v4_values(&at, crate::cp::attr::INTERNAL_IP4_DNS))
+                        .unwrap_or_default();
+                    self.events.push_back(Event::VirtualIp {
+                        addr: a,
+                        dns,
+                        ours: true,
+                    });
+                }
+                None => {
+                    self.fail(Error::InvalidResponse(
+                        "the responder assigned no inner address (CP)",
+                    ));
+                    self.tasks.push_back(Task::DeleteIke);
+                    return;
+                }
+            }
+        }
         match self.finish_child(p, offer, &ni, &nr, None, true) {
             Ok(child) => self.install_child(now, child),
             Err(e) => {

@@ -1449,3 +1449,108 @@ fn no_liveness_checks_while_esp_arrives() {
     s.run_for(Duration::from_secs(600));
     assert!(s.p[0].ike.is_closed());
 }
+
+// ---------------------------------------------------------------------------------------
+// Configuration payload (RFC 7296 §3.15): a remote-access client gets its inner address from
+// the gateway's pool.
+
+struct TestPool {
+    free: std::sync::Mutex<Vec<std::net::Ipv4Addr>>,
+    released: std::sync::Mutex<Vec<std::net::Ipv4Addr>>,
+}
+
+impl ike::cp::AddressPool for TestPool {
+    fn assign(&self, _peer: &Identity) -> Option<std::net::Ipv4Addr> {
+        self.free.lock().unwrap().pop()
+    }
+    fn release(&self, addr: std::net::Ipv4Addr) {
+        self.released.lock().unwrap().push(addr);
+    }
+}
+
+fn vip_sim(pool: std::sync::Arc<TestPool>) -> Sim {
+    let mut i = cfg(
+        Role::Initiator,
+        "aes256gcm16-prfsha256-ecp256",
+        "aes256gcm16",
+        b"k",
+    );
+    i.request_vip = true;
+    i.local_ts = vec![ts::parse_cidr("0.0.0.0/0").unwrap()];
+    let mut r = cfg(
+        Role::Responder,
+        "aes256gcm16-prfsha256-ecp256",
+        "aes256gcm16",
+        b"k",
+    );
+    r.remote_ts = vec![ts::parse_cidr("10.9.0.0/24").unwrap()];
+    r.vip_pool = Some(pool);
+    r.vip_dns = vec!["10.2.0.53".parse().unwrap()];
+    let mut s = Sim::new(i, r, 61);
+    s.p[0].ike.connect(s.now);
+    s.run_for(Duration::from_secs(20));
+    s
+}
+
+#[test]
+fn the_gateway_hands_out_an_inner_address() {
+    let pool = std::sync::Arc::new(TestPool {
+        free: std::sync::Mutex::new(vec!["10.9.0.7".parse().unwrap()]),
+        released: Default::default(),
+    });
+    let mut s = vip_sim(pool.clone());
+    assert_eq!(
+        s.p[0].ike.state(),
+        State::Established,
+        "{:?}",
+        s.p[0].events
+    );
+    assert_pairs(&s);
+    let got: Vec<_> = s.p[0]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::VirtualIp {
+                addr,
+                dns,
+                ours: true,
+            } => Some((*addr, dns.clone())),
+            _ => None,
+        })
+        .collect();
+    let vip: std::net::Ipv4Addr = "10.9.0.7".parse().unwrap();
+    assert_eq!(got, vec![(vip, vec!["10.2.0.53".parse().unwrap()])]);
+    // The Child SA is narrowed to the inner address on the client's side.
+    let c = &s.children(0)[0];
+    assert_eq!(c.local_ts, vec![ts::parse_cidr("10.9.0.7/32").unwrap()]);
+    assert_eq!(s.children(1)[0].remote_ts, c.local_ts);
+    // A child rekey keeps it; closing the IKE SA gives the address back to the pool.
+    s.p[0].ike.rekey_child(s.now, c.spi_in);
+    s.run_for(Duration::from_secs(10));
+    assert!(s
+        .children(1)
+        .iter()
+        .all(|c| c.remote_ts == vec![ts::parse_cidr("10.9.0.7/32").unwrap()]));
+    s.p[0].ike.close_connection(s.now);
+    s.run_for(Duration::from_secs(10));
+    assert!(s.p[1].ike.is_closed());
+    assert_eq!(*pool.released.lock().unwrap(), vec![vip]);
+}
+
+#[test]
+fn an_exhausted_pool_refuses_the_child_sa() {
+    let pool = std::sync::Arc::new(TestPool {
+        free: Default::default(),
+        released: Default::default(),
+    });
+    let s = vip_sim(pool);
+    assert_eq!(s.child_ups(0) + s.child_ups(1), 0);
+    assert!(
+        s.failures(0)
+            .iter()
+            .any(|e| e.to_string().contains("INTERNAL_ADDRESS_FAILURE")
+                || e.to_string().contains("no inner address")),
+        "{:?}",
+        s.p[0].events
+    );
+}

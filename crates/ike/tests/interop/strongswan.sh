@@ -13,18 +13,20 @@
 #  - DPD, one proposal (aes256gcm16-prfsha256-ecp256): charon killed -> we notice; we are
 #    killed -> charon's DPD clears its SAs.
 #  - wrong PSK, both roles: refused cleanly on both sides.
+#  - inner addresses (CP), both roles: strongSwan asks our --pool for one (vips = 0.0.0.0),
+#    we ask strongSwan's pool (--request-vip); ping from the inner address.
 #  - certificates (ECDSA P-256 from a CA made here with openssl), both roles: each side proves
 #    itself with its certificate, checks the other's against the CA and its DN, ping both
 #    ways; then a certificate with the right name from another CA is refused, ours by charon
 #    and strongSwan's by us.
 # Environment: IKE_INTEROP_PREFIX (namespace/link name prefix, default ikei<pid>),
-# IKE_INTEROP_CASES (space-separated subset of: matrix rekey dpd psk cert; default all),
+# IKE_INTEROP_CASES (space-separated subset of: matrix rekey dpd psk cert vip; default all),
 # IKE_INTEROP_KEEP=1 keeps the work directory (logs, capture, dissection) for a look.
 set -u
 VNET=${1:-target/debug/vnet}
 VNET=$(readlink -f "$VNET")
 P=${IKE_INTEROP_PREFIX:-ikei$$}   # unique prefix for namespaces and links (<= 10 chars)
-CASES=${IKE_INTEROP_CASES:-matrix rekey dpd psk cert}
+CASES=${IKE_INTEROP_CASES:-matrix rekey dpd psk cert vip}
 NS_A=${P}a NS_B=${P}b
 A=198.18.50.1 B=198.18.50.2
 DIR=$(mktemp -d /tmp/${P}.XXXX)
@@ -82,12 +84,13 @@ connections {
             id = $B \}
     remote { auth = psk
              id = $A \}}
-    children { vnet { local_ts = 10.2.0.0/16
-                      remote_ts = 10.1.0.0/16
+    children { vnet { ${CHILD_TS:-local_ts = 10.2.0.0/16
+                      remote_ts = 10.1.0.0/16}
                       ${CHILD_EXTRA:-}
                       esp_proposals = $2 } }
   }
 }
+${POOLS_BLOCK:-}
 secrets { ike-vnet { id-1 = $A
                      id-2 = $B
                      secret = "$3" } }
@@ -113,7 +116,7 @@ bring_up() {
   printf '%s\n' "$psk" > "$DIR/psk"
   start_charon "$ike" "$esp" "$psk"
   ip netns exec "$NS_A" "$VNET" ipsec up --local $A --remote $B ${AUTH_ARGS:---psk-file $DIR/psk} \
-     --local-ts 10.1.0.0/16 --remote-ts 10.2.0.0/16 --ike-proposals "$ike" --esp-proposals "$esp" \
+     ${OUR_TS:---local-ts 10.1.0.0/16 --remote-ts 10.2.0.0/16} --ike-proposals "$ike" --esp-proposals "$esp" \
      --$role --tun ${P}t "$@" >"$DIR/vnet.out" 2>&1 &
   VNET_PID=$!
   sleep 0.3
@@ -400,6 +403,35 @@ cert_case() { # $1 our role, $2 our certificate, $3 strongSwan's (the -rogue one
   rm -rf "$DIR/private"
 }
 
+vip_case() { # $1 who asks for an inner address: strongswan (from our --pool) or vnet
+  local who=$1 t0 what vip; t0=$(now)
+  if [ "$who" = strongswan ]; then
+    what="inner address for strongSwan from our --pool 10.3.0.0/24 (vnet responder)"; vip=10.3.0.1
+    CONN_EXTRA="vips = 0.0.0.0" CHILD_TS="remote_ts = 10.1.0.0/16" OUR_TS="--local-ts 10.1.0.0/16" \
+      bring_up aes256gcm16-prfsha256-ecp256 aes256gcm16 responder --pool 10.3.0.0/24 --dns 10.1.0.53
+  else
+    what="inner address for us from strongSwan's pool 10.4.0.0/24 (vnet initiator)"; vip=10.4.0.1
+    CONN_EXTRA="pools = p" CHILD_TS="local_ts = 10.2.0.0/16" POOLS_BLOCK="pools { p { addrs = 10.4.0.0/24
+         dns = 10.2.0.53 } }" OUR_TS="--remote-ts 10.2.0.0/16" \
+      bring_up aes256gcm16-prfsha256-ecp256 aes256gcm16 initiator --request-vip
+  fi
+  local up=$?
+  if [ $up -ne 0 ]; then
+    ko "$what: no CHILD_SA"
+  elif ! grep -q "VIRTUAL_IP $vip" "$DIR/vnet.out"; then
+    ko "$what: no VIRTUAL_IP $vip line"
+  elif [ "$who" = strongswan ] && ! grep -q "installing new virtual IP $vip\|installing DNS server 10.1.0.53\|handling INTERNAL_IP4_DNS" "$DIR/charon.log"; then
+    ko "$what: charon did not install $vip"
+  elif [ "$who" = strongswan ] && ip netns exec "$NS_B" ping -c 3 -i 0.2 -W 2 -I $vip 10.1.0.1 >/dev/null 2>&1; then
+    ok "$what: $(grep -m1 'CHILD_SA INSTALLED' "$DIR/vnet.out" | cut -d' ' -f6-8), charon pings 10.1.0.1 from $vip ($(since "$t0")s)"
+  elif [ "$who" = vnet ] && ip netns exec "$NS_A" ping -c 3 -i 0.2 -W 2 -I $vip 10.2.0.1 >/dev/null 2>&1; then
+    ok "$what: $(grep -m1 'VIRTUAL_IP' "$DIR/vnet.out"), $(grep -m1 'CHILD_SA INSTALLED' "$DIR/vnet.out" | cut -d' ' -f6-8), we ping 10.2.0.1 from $vip ($(since "$t0")s)"
+  else
+    ko "$what: ping from $vip failed"
+  fi
+  stop_vnet; stop_charon
+}
+
 T0=$(now)
 setup_net
 for c in $CASES; do
@@ -409,6 +441,7 @@ for c in $CASES; do
     rekey) rekey_case vnet; rekey_case strongswan ;;
     dpd) dpd_case strongswan; dpd_case vnet ;;
     psk) wrong_psk_case initiator; wrong_psk_case responder ;;
+    vip) vip_case strongswan; vip_case vnet ;;
     cert) make_pki
           cert_case initiator vnet swan; cert_case responder vnet swan
           cert_case initiator vnet-rogue swan; cert_case initiator vnet swan-rogue ;;

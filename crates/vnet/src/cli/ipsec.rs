@@ -16,7 +16,7 @@ use super::CliError;
 #[derive(Debug, clap::Subcommand)]
 pub enum IpsecCommand {
     /// Negotiate a tunnel with a peer, install it on a TUN device and carry its traffic.
-    Up(IpsecUpArgs),
+    Up(Box<IpsecUpArgs>),
 }
 
 /// Options of `vnet ipsec up`.
@@ -36,6 +36,17 @@ pub struct IpsecUpArgs {
     /// instead of the pre-shared key. Our identity defaults to its subject DN.
     #[arg(long, requires = "key")]
     pub cert: Option<std::path::PathBuf>,
+    /// Initiator (remote-access client): ask the responder for an inner IPv4 address, put it
+    /// on the TUN device and send from it (--local-ts defaults to 0.0.0.0/0).
+    #[arg(long, requires = "initiator")]
+    pub request_vip: bool,
+    /// Responder (gateway): give initiators that ask an inner address from this IPv4 CIDR
+    /// (--remote-ts defaults to it).
+    #[arg(long, requires = "responder")]
+    pub pool: Option<String>,
+    /// Responder: DNS server to tell pool clients (repeatable).
+    #[arg(long, requires = "pool")]
+    pub dns: Vec<std::net::Ipv4Addr>,
     /// The ECDSA P-256 private key of --cert (PEM, PKCS#8).
     #[arg(long, requires = "cert")]
     pub key: Option<std::path::PathBuf>,
@@ -329,6 +340,22 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
         ProposalSpec::parse_list(Kind::Esp, &a.esp_proposals).map_err(|e| err(e.0))?;
     cfg.local_ts = parse_ts(&a.local_ts)?;
     cfg.remote_ts = parse_ts(&a.remote_ts)?;
+    if a.request_vip {
+        cfg.request_vip = true;
+        if cfg.local_ts.is_empty() {
+            cfg.local_ts = parse_ts(&["0.0.0.0/0".to_string()])?;
+        }
+    }
+    if let Some(pool) = &a.pool {
+        let net: ipnet::Ipv4Net = pool
+            .parse()
+            .map_err(|e| err(format!("--pool {pool}: {e}")))?;
+        if cfg.remote_ts.is_empty() {
+            cfg.remote_ts = parse_ts(std::slice::from_ref(pool))?;
+        }
+        cfg.vip_pool = Some(std::sync::Arc::new(Pool::new(net)));
+        cfg.vip_dns = a.dns.clone();
+    }
     if cfg.local_ts.is_empty() || cfg.remote_ts.is_empty() {
         return Err(err("--local-ts and --remote-ts are required"));
     }
@@ -430,6 +457,17 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                         if let Some(r) = tshark_ike_row(&ike) {
                             println!("TSHARK_IKEV2_SA {r}");
                         }
+                    }
+                }
+                Event::VirtualIp { addr, dns, ours } => {
+                    let dns: Vec<String> = dns.iter().map(|d| d.to_string()).collect();
+                    if ours {
+                        println!("VIRTUAL_IP {addr} assigned to us (dns {})", dns.join(","));
+                        if tun.is_some() {
+                            ip(&["addr", "replace", &format!("{addr}/32"), "dev", &a.tun])?;
+                        }
+                    } else {
+                        println!("VIRTUAL_IP {addr} assigned to the peer");
                     }
                 }
                 Event::ChildSaUp(c) => {
@@ -575,6 +613,48 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
         if esp_seen {
             ike.note_inbound_esp(now);
         }
+    }
+}
+
+/// Inner addresses for remote-access clients: the lowest free host address of a CIDR, the
+/// same one again for a client that comes back while it is still free.
+struct Pool {
+    net: ipnet::Ipv4Net,
+    state: std::sync::Mutex<PoolState>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    used: std::collections::BTreeSet<std::net::Ipv4Addr>,
+    last: HashMap<String, std::net::Ipv4Addr>,
+}
+
+impl Pool {
+    fn new(net: ipnet::Ipv4Net) -> Pool {
+        Pool {
+            net,
+            state: Default::default(),
+        }
+    }
+}
+
+impl ike::cp::AddressPool for Pool {
+    fn assign(&self, peer: &ike::Identity) -> Option<std::net::Ipv4Addr> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let key = peer.to_string();
+        if let Some(a) = st.last.get(&key).copied().filter(|a| !st.used.contains(a)) {
+            st.used.insert(a);
+            return Some(a);
+        }
+        let a = self.net.hosts().find(|a| !st.used.contains(a))?;
+        st.used.insert(a);
+        st.last.insert(key, a);
+        Some(a)
+    }
+
+    fn release(&self, addr: std::net::Ipv4Addr) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.used.remove(&addr);
     }
 }
 

@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Network(cmd) => client_command(&cli.client, |ctx| network::run(ctx, cmd)),
         Command::Vm(vm::VmCommand::Exec(a)) => vm::exec(a),
         Command::Vm(cmd) => client_command(&cli.client, |ctx| vm::run(ctx, cmd)),
-        Command::Ipsec(ipsec::IpsecCommand::Up(a)) => ipsec::up(a),
+        Command::Ipsec(ipsec::IpsecCommand::Up(a)) => ipsec::up(*a),
     }
 }
 
