@@ -378,6 +378,9 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
     s4500
         .set_nonblocking(true)
         .map_err(|e| err(e.to_string()))?;
+    // ESP arrives in bursts of a TCP window: the default ~200 KiB of socket buffer drops
+    // packets (and TCP halves its rate) long before a core is busy.
+    big_buffers(s4500.as_raw_fd());
     let tun = if a.exit_when_up {
         None
     } else {
@@ -655,6 +658,31 @@ impl ike::cp::AddressPool for Pool {
     fn release(&self, addr: std::net::Ipv4Addr) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.used.remove(&addr);
+    }
+}
+
+/// 4 MiB send and receive buffers (beyond rmem_max/wmem_max when we are root).
+fn big_buffers(fd: i32) {
+    let size: libc::c_int = 4 << 20;
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        for opt in [force, plain] {
+            // SAFETY: a valid socket and a c_int option value of the right size.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r == 0 {
+                break;
+            }
+        }
     }
 }
 
