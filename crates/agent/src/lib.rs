@@ -847,3 +847,45 @@ mod tests {
         assert_eq!(&h.ids[..h.len], &[(8, 10 + HOT_IDLE_PASSES)]);
     }
 }
+
+#[cfg(test)]
+mod udp_batch_tests {
+    use super::sys::UdpBatch;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+
+    /// A batch arrives whole, in order, each datagram with its own length; flushing empties
+    /// it, and a full batch refuses more until flushed.
+    #[test]
+    fn a_batch_arrives_whole_and_in_order() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dst = match rx.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        let mut b = UdpBatch::new();
+        for i in 0..UdpBatch::MAX {
+            let slot = b.slot().unwrap();
+            let len = 10 + i * 37;
+            slot[..len].fill(i as u8);
+            b.commit(len);
+        }
+        assert!(b.slot().is_none(), "full");
+        assert_eq!(b.flush(tx.as_raw_fd(), dst), UdpBatch::MAX);
+        assert!(b.is_empty());
+        let mut buf = [0u8; 4096];
+        for i in 0..UdpBatch::MAX {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(n, 10 + i * 37);
+            assert!(buf[..n].iter().all(|&x| x == i as u8));
+        }
+        assert_eq!(
+            b.flush(tx.as_raw_fd(), dst),
+            0,
+            "an empty batch sends nothing"
+        );
+    }
+}

@@ -341,3 +341,91 @@ pub fn dataplane_supported() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Datagrams to one destination, sent with one sendmmsg(2) per [`UdpBatch::MAX`]: the ESP
+/// path seals a burst of packets read from a TUN device and hands them to the kernel at once.
+/// Buffers are allocated once; adding and flushing allocate nothing.
+pub struct UdpBatch {
+    data: Vec<u8>,
+    lens: Vec<usize>,
+}
+
+impl UdpBatch {
+    pub const MAX: usize = 32;
+    /// Largest datagram a slot holds.
+    pub const SLOT: usize = 2048;
+
+    pub fn new() -> UdpBatch {
+        UdpBatch {
+            data: vec![0u8; Self::MAX * Self::SLOT],
+            lens: Vec::with_capacity(Self::MAX),
+        }
+    }
+
+    /// The next free slot, to write a datagram into; None when the batch is full.
+    pub fn slot(&mut self) -> Option<&mut [u8]> {
+        let i = self.lens.len();
+        (i < Self::MAX).then(|| &mut self.data[i * Self::SLOT..(i + 1) * Self::SLOT])
+    }
+
+    /// Keeps the first `len` bytes of the slot last handed out.
+    pub fn commit(&mut self, len: usize) {
+        if self.lens.len() < Self::MAX {
+            self.lens.push(len.min(Self::SLOT));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// Sends every datagram of the batch to `dst` from socket `fd`, then empties it. Returns
+    /// how many the kernel took (the rest are dropped, as a full socket buffer drops).
+    pub fn flush(&mut self, fd: RawFd, dst: std::net::SocketAddrV4) -> usize {
+        if self.lens.is_empty() {
+            return 0;
+        }
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: dst.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(dst.ip().octets()),
+            },
+            sin_zero: [0; 8],
+        };
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; Self::MAX];
+        // SAFETY: mmsghdr is plain data; every field used is set below.
+        let mut msgs: [libc::mmsghdr; Self::MAX] = unsafe { std::mem::zeroed() };
+        let n = self.lens.len();
+        for i in 0..n {
+            iov[i] = libc::iovec {
+                iov_base: self.data[i * Self::SLOT..].as_mut_ptr().cast(),
+                iov_len: self.lens[i],
+            };
+            msgs[i].msg_hdr.msg_name = (&sa as *const libc::sockaddr_in).cast_mut().cast();
+            msgs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+            msgs[i].msg_hdr.msg_iov = &mut iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        let mut sent = 0;
+        while sent < n {
+            // SAFETY: msgs[sent..n] point at live iovecs over self.data and at `sa`.
+            let r = unsafe { libc::sendmmsg(fd, msgs[sent..].as_mut_ptr(), (n - sent) as u32, 0) };
+            if r <= 0 {
+                break;
+            }
+            sent += r as usize;
+        }
+        self.lens.clear();
+        sent
+    }
+}
+
+impl Default for UdpBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}

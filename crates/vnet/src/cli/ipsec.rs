@@ -429,6 +429,7 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
     let mut established = false;
     let mut buf = vec![0u8; 65536];
     let mut out = vec![0u8; 65536 + 128];
+    let mut batch = agent::sys::UdpBatch::new();
     let mut evs = vec![libc_event(); 16];
     loop {
         let now = Instant::now();
@@ -590,6 +591,8 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                 }
                 _ => {
                     let Some(t) = &tun else { continue };
+                    // Sealed packets to an IPv4 peer leave in batches (one sendmmsg each).
+                    let mut to4 = None;
                     while let Some(len) = agent::sys::read(t.as_raw_fd(), &mut buf) {
                         if len <= 10 || buf[1] != 0 {
                             continue; // no GSO super-packets on this path
@@ -597,7 +600,7 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                         let (hdr, pkt) = buf.split_at_mut(10);
                         let pkt = &mut pkt[..len - 10];
                         finish_csum(hdr, pkt);
-                        let Some((_, sa, local, remote)) = tunnel.outbound.as_mut() else {
+                        let Some((_, sa, _, remote)) = tunnel.outbound.as_mut() else {
                             continue;
                         };
                         let nh = if pkt[0] >> 4 == 6 {
@@ -605,10 +608,31 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                         } else {
                             esp::NEXT_HEADER_IPV4
                         };
-                        if let Ok(m) = sa.seal(now, pkt, nh, &mut out) {
-                            let _ = s4500.send_to(&out[..m], SocketAddr::new(remote.ip(), 4500));
-                            let _ = local;
+                        match remote.ip() {
+                            IpAddr::V4(ip) => {
+                                let dst = std::net::SocketAddrV4::new(ip, 4500);
+                                if to4.is_some_and(|d| d != dst) || batch.slot().is_none() {
+                                    if let Some(d) = to4 {
+                                        batch.flush(s4500.as_raw_fd(), d);
+                                    }
+                                }
+                                to4 = Some(dst);
+                                if let Some(slot) = batch.slot() {
+                                    if let Ok(m) = sa.seal(now, pkt, nh, slot) {
+                                        batch.commit(m);
+                                    }
+                                }
+                            }
+                            IpAddr::V6(_) => {
+                                if let Ok(m) = sa.seal(now, pkt, nh, &mut out) {
+                                    let _ = s4500
+                                        .send_to(&out[..m], SocketAddr::new(remote.ip(), 4500));
+                                }
+                            }
                         }
+                    }
+                    if let Some(d) = to4 {
+                        batch.flush(s4500.as_raw_fd(), d);
                     }
                 }
             }
