@@ -94,7 +94,7 @@ impl Counters {
         }
     }
     #[inline]
-    fn drop(&self, r: DropReason) {
+    fn count_drop(&self, r: DropReason) {
         self.drops[r as usize].fetch_add(1, Relaxed);
     }
 }
@@ -114,7 +114,9 @@ pub struct Device {
     id: u64,
     spec: DevSpec,
     queues: Vec<OwnedFd>,
-    pub counters: Counters,
+    /// Shared with the NIC's earlier and later devices: a device re-created for a new address
+    /// or MTU carries on counting where the old one stopped.
+    pub counters: Arc<Counters>,
     capturing: AtomicBool,
     capture: ArcSwapOption<pcap::Capture>,
 }
@@ -212,6 +214,8 @@ impl Tuning {
 #[derive(Default)]
 struct Control {
     devices: HashMap<String, Arc<Device>>,
+    /// Counters by NIC key, for as long as the NIC stays bound (they outlive its devices).
+    counters: HashMap<String, Arc<Counters>>,
     errors: BTreeMap<String, String>,
     managed_ns: BTreeSet<String>,
     seq: u64,
@@ -377,7 +381,8 @@ impl Agent {
             if c.devices.contains_key(k) || errors.contains_key(k) {
                 continue;
             }
-            match self.create_device(spec) {
+            let counters = c.counters.entry(k.clone()).or_default().clone();
+            match self.create_device(spec, counters) {
                 Ok(d) => {
                     let d = Arc::new(d);
                     for (w, q) in d.queues.iter().enumerate() {
@@ -406,6 +411,8 @@ impl Agent {
             }
         }
         c.managed_ns = want_ns;
+        // NICs no longer bound here start from zero if they come back.
+        c.counters.retain(|k, _| desired.contains_key(k));
         // Acknowledged once everything of the generation is in place, namespaces included.
         self.applied.store(generation, SeqCst);
         for (k, e) in &errors {
@@ -417,7 +424,7 @@ impl Agent {
         errors
     }
 
-    fn create_device(&self, spec: &DevSpec) -> io::Result<Device> {
+    fn create_device(&self, spec: &DevSpec, counters: Arc<Counters>) -> io::Result<Device> {
         let workers = self.workers();
         let s = spec.clone();
         let queues = sys::in_netns(&spec.netns, move || {
@@ -447,7 +454,7 @@ impl Agent {
             id: self.next_id.fetch_add(1, Relaxed),
             spec: spec.clone(),
             queues,
-            counters: Counters::default(),
+            counters,
             capturing: AtomicBool::new(false),
             capture: ArcSwapOption::empty(),
         })
@@ -725,7 +732,7 @@ fn handle(
     frag: &mut [u8],
 ) {
     if frame.len() <= VNET_HDR_LEN {
-        dev.counters.drop(DropReason::Malformed);
+        dev.counters.count_drop(DropReason::Malformed);
         return;
     }
     let (hdr, pkt) = frame.split_at_mut(VNET_HDR_LEN);
@@ -752,10 +759,10 @@ fn handle(
                     out.counters.in_bytes.fetch_add(plen, Relaxed);
                     out.record(w, &frame[VNET_HDR_LEN..]);
                 } else {
-                    dev.counters.drop(DropReason::TxError);
+                    dev.counters.count_drop(DropReason::TxError);
                 }
             }
-            None => dev.counters.drop(DropReason::Unbound),
+            None => dev.counters.count_drop(DropReason::Unbound),
         },
         fwd::Verdict::Fragment { nic, mtu } => match rt.devs[nic as usize].as_ref() {
             Some(out) => {
@@ -765,7 +772,7 @@ fn handle(
                     let start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
                     let off = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
                     if !fwd::frag::complete_checksum(pkt, start, off) {
-                        dev.counters.drop(DropReason::Malformed);
+                        dev.counters.count_drop(DropReason::Malformed);
                         return;
                     }
                 }
@@ -782,20 +789,20 @@ fn handle(
                         out.counters.in_bytes.fetch_add(len as u64, Relaxed);
                         out.record(w, &frag[VNET_HDR_LEN..VNET_HDR_LEN + len]);
                     } else {
-                        dev.counters.drop(DropReason::TxError);
+                        dev.counters.count_drop(DropReason::TxError);
                         break;
                     }
                     off = next;
                 }
                 if !built {
                     // Not one fragment could be built (a header-only packet).
-                    dev.counters.drop(DropReason::Malformed);
+                    dev.counters.count_drop(DropReason::Malformed);
                 }
             }
-            None => dev.counters.drop(DropReason::Unbound),
+            None => dev.counters.count_drop(DropReason::Unbound),
         },
         fwd::Verdict::Reply { reason, len } => {
-            dev.counters.drop(reason);
+            dev.counters.count_drop(reason);
             reply[..VNET_HDR_LEN].fill(0);
             if sys::write(fd, &reply[..VNET_HDR_LEN + len]) {
                 dev.counters.in_packets.fetch_add(1, Relaxed);
@@ -803,7 +810,7 @@ fn handle(
                 dev.record(w, &reply[VNET_HDR_LEN..VNET_HDR_LEN + len]);
             }
         }
-        fwd::Verdict::Drop(r) => dev.counters.drop(r),
+        fwd::Verdict::Drop(r) => dev.counters.count_drop(r),
     }
 }
 

@@ -19,17 +19,19 @@ pub fn file_header() -> [u8; 24] {
 }
 
 /// A capture of one NIC's packets (both directions), bounded in size. One buffer per worker
-/// so that workers never contend; the buffers are merged in time order at the end.
+/// so that workers never contend (each takes only its own, uncontended, lock), allocated
+/// whole when the capture starts so that recording never allocates: a record that does not
+/// fit in what is left is not kept. The buffers are merged in time order at the end.
 pub struct Capture {
     per_worker: Vec<Mutex<Vec<u8>>>,
-    limit: usize,
 }
 
 impl Capture {
     pub fn new(workers: usize, limit: usize) -> Capture {
         Capture {
-            per_worker: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
-            limit,
+            per_worker: (0..workers)
+                .map(|_| Mutex::new(Vec::with_capacity(limit / workers.max(1))))
+                .collect(),
         }
     }
 
@@ -39,7 +41,7 @@ impl Capture {
             return;
         };
         let mut b = m.lock().unwrap_or_else(|e| e.into_inner());
-        if b.len() + 16 + pkt.len() > self.limit / self.per_worker.len().max(1) {
+        if b.len() + 16 + pkt.len() > b.capacity() {
             return;
         }
         let t = SystemTime::now()

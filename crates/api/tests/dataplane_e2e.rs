@@ -342,6 +342,18 @@ fn subnets_peering_lifecycle_and_no_transit() {
         "TCP across subnets"
     );
     assert!(lab.echo("a1", "a2", "10.1.2.4", true), "UDP across subnets");
+    // A new MTU re-creates a1's device; its counters carry on from where they were.
+    let before = lab.counters("a1")["packetsOut"].as_u64().unwrap();
+    assert!(before > 0);
+    lab.bind("a1", Some(1400));
+    let mtu = lab.sh("a1", "cat /sys/class/net/eth0/mtu");
+    assert_eq!(String::from_utf8_lossy(&mtu.stdout).trim(), "1400");
+    assert!(lab.counters("a1")["packetsOut"].as_u64().unwrap() >= before);
+    assert!(
+        lab.ping("a1", "10.1.2.4"),
+        "after the device was re-created"
+    );
+    assert!(lab.counters("a1")["packetsOut"].as_u64().unwrap() > before);
     assert!(
         lab.echo("a1", "a3", "fd00:1:0:1::5", false),
         "TCP over IPv6"
