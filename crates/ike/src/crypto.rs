@@ -148,7 +148,8 @@ pub fn child_keymat(
 /// The pad string of shared-key AUTH (RFC 7296 §2.15).
 pub const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
 
-/// `AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <message> | <peer nonce> | prf(SK_p, ID'))`.
+/// `AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <signed octets>)`: the octets a
+/// signature would cover ([`signed_octets`]), MACed with the key.
 pub fn psk_auth(
     alg: Prf,
     psk: &[u8],
@@ -157,9 +158,12 @@ pub fn psk_auth(
     sk_p: &[u8],
     id_rest: &[u8],
 ) -> Secret {
-    let maced_id = prf(alg, sk_p, &[id_rest]);
     let k = prf(alg, psk, &[KEY_PAD]);
-    prf(alg, &k, &[message, peer_nonce, &maced_id])
+    prf(
+        alg,
+        &k,
+        &[&signed_octets(alg, message, peer_nonce, sk_p, id_rest)],
+    )
 }
 
 /// The octets a signature AUTH covers (RFC 7296 §2.15): the sender's first message, the

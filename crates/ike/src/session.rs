@@ -881,8 +881,9 @@ impl Ike {
         Ok((certs, Payload::Auth { method, data }))
     }
 
-    /// Checks the peer's AUTH over `(message, our nonce, its SK_p)`: its certificate and
-    /// signature when we require certificates, else the PSK's MAC (constant-time compare).
+    /// Checks the peer: its identity against the configured remote one, then its AUTH over
+    /// `(message, our nonce, its SK_p)` — certificate and signature when we require
+    /// certificates, else the PSK's MAC (constant-time compare).
     #[allow(clippy::too_many_arguments)]
     fn check_peer_auth(
         &self,
@@ -894,6 +895,13 @@ impl Ike {
         (method, value): (u8, &[u8]),
         who: &str,
     ) -> Result<(), String> {
+        if let Some(want) = &self.cfg.remote_id {
+            if Identity::from_payload(id).as_ref() != Some(want) {
+                return Err(format!(
+                    "{who}'s identity is not the configured remote identity"
+                ));
+            }
+        }
         if let Some(t) = &self.cfg.trust {
             let certs: Vec<Vec<u8>> = p
                 .iter()
@@ -2143,23 +2151,15 @@ impl Ike {
             return;
         };
         let peer_id = Identity::from_payload(&idi);
-        let id_ok = match &self.cfg.remote_id {
-            Some(want) => peer_id.as_ref() == Some(want),
-            None => true,
-        };
-        let checked = if id_ok {
-            self.check_peer_auth(
-                now,
-                p,
-                sa.prf,
-                (&auth_ctx.init_request, &auth_ctx.nr, &sa.keys.sk_pi),
-                &idi,
-                (method, &value),
-                "peer",
-            )
-        } else {
-            Err("peer's identity is not the configured remote identity".to_string())
-        };
+        let checked = self.check_peer_auth(
+            now,
+            p,
+            sa.prf,
+            (&auth_ctx.init_request, &auth_ctx.nr, &sa.keys.sk_pi),
+            &idi,
+            (method, &value),
+            "peer",
+        );
         let id = self.cfg.local_id.to_payload();
         let ours = checked.and_then(|()| {
             self.our_auth(
@@ -2778,23 +2778,15 @@ impl Ike {
             return;
         };
         let peer_id = Identity::from_payload(&idr);
-        let id_ok = match &self.cfg.remote_id {
-            Some(want) => peer_id.as_ref() == Some(want),
-            None => true,
-        };
-        let checked = if id_ok {
-            self.check_peer_auth(
-                now,
-                p,
-                sa.prf,
-                (&actx.init_response, &actx.ni, &sa.keys.sk_pr),
-                &idr,
-                (method, &value),
-                "responder",
-            )
-        } else {
-            Err("responder's identity is not the configured remote identity".to_string())
-        };
+        let checked = self.check_peer_auth(
+            now,
+            p,
+            sa.prf,
+            (&actx.init_response, &actx.ni, &sa.keys.sk_pr),
+            &idr,
+            (method, &value),
+            "responder",
+        );
         if let Err(why) = checked {
             // Tell the responder (RFC 7296 §2.21.2), then give up.
             let max = self.cfg.max_message;
