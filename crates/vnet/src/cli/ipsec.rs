@@ -121,36 +121,34 @@ fn err(msg: impl Into<String>) -> CliError {
     CliError::new("IpsecError", msg.into())
 }
 
+/// Every certificate of a PEM file, DER.
+fn pem_certs(f: &std::path::Path) -> Result<Vec<Vec<u8>>, CliError> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::pem_file_iter(f)
+        .and_then(|it| it.map(|c| c.map(|c| c.to_vec())).collect())
+        .map_err(|e| err(format!("{}: {e}", f.display())))
+}
+
 /// Our certificate chain and PKCS#8 ECDSA key from PEM files.
 fn load_cert(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<std::sync::Arc<ike::cert::LocalCert>, CliError> {
     use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| err(format!("{}: {e}", cert.display())))?;
-    let k = PrivatePkcs8KeyDer::from_pem_file(key).map_err(|e| {
+    let k = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_file(key).map_err(|e| {
         err(format!(
             "{}: {e} (a PKCS#8 \"PRIVATE KEY\" is needed: openssl pkcs8 -topk8 -nocrypt)",
             key.display()
         ))
     })?;
-    let chain = chain.into_iter().map(|c| c.to_vec()).collect();
-    ike::cert::LocalCert::new(chain, k.secret_pkcs8_der())
+    ike::cert::LocalCert::new(pem_certs(cert)?, k.secret_pkcs8_der())
         .map(std::sync::Arc::new)
         .map_err(|e| err(format!("{}: {e}", cert.display())))
 }
 
 /// The CA certificates a peer's certificate must chain to.
 fn load_cas(f: &std::path::Path) -> Result<std::sync::Arc<ike::cert::TrustAnchors>, CliError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
-    let cas = CertificateDer::pem_file_iter(f)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| err(format!("{}: {e}", f.display())))?;
-    ike::cert::TrustAnchors::new(cas.into_iter().map(|c| c.to_vec()).collect())
+    ike::cert::TrustAnchors::new(pem_certs(f)?)
         .map(std::sync::Arc::new)
         .map_err(|e| err(format!("{}: {e}", f.display())))
 }
@@ -610,11 +608,10 @@ pub fn up(a: IpsecUpArgs) -> Result<(), CliError> {
                         };
                         match remote.ip() {
                             IpAddr::V4(ip) => {
+                                // One outbound SA (one peer) per read loop: flush when full.
                                 let dst = std::net::SocketAddrV4::new(ip, 4500);
-                                if to4.is_some_and(|d| d != dst) || batch.slot().is_none() {
-                                    if let Some(d) = to4 {
-                                        batch.flush(s4500.as_raw_fd(), d);
-                                    }
+                                if batch.slot().is_none() {
+                                    batch.flush(s4500.as_raw_fd(), dst);
                                 }
                                 to4 = Some(dst);
                                 if let Some(slot) = batch.slot() {
