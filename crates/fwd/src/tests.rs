@@ -244,43 +244,7 @@ fn ip4(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
-/// a (10.1/16) ⟷ b (10.2/16), c (10.3/16) peered with b only, d overlapping a, unpeered.
-fn chain() -> World {
-    let mut w = World::new();
-    for (v, o) in [("a", 1), ("b", 2), ("c", 3), ("d", 1)] {
-        let sp = format!("10.{o}.0.0/16");
-        w.vnet(v, &[sp.as_str(), &format!("fd00:{o}::/48")])
-            .unwrap();
-        let s1 = format!("10.{o}.1.0/24");
-        w.subnet(v, "s1", &[s1.as_str(), &format!("fd00:{o}:0:1::/64")], None)
-            .unwrap();
-        let s2 = format!("10.{o}.2.0/24");
-        w.subnet(v, "s2", &[s2.as_str()], None).unwrap();
-        w.nic(
-            &format!("{v}1"),
-            v,
-            "s1",
-            Some(&format!("10.{o}.1.4")),
-            Some(&format!("fd00:{o}:0:1::4")),
-            false,
-        )
-        .unwrap();
-        w.nic(
-            &format!("{v}2"),
-            v,
-            "s2",
-            Some(&format!("10.{o}.2.4")),
-            None,
-            false,
-        )
-        .unwrap();
-    }
-    w.link("a", "b", true, false).unwrap();
-    w.link("b", "a", true, false).unwrap();
-    w.link("b", "c", true, false).unwrap();
-    w.link("c", "b", true, false).unwrap();
-    w
-}
+use plan::testkit::chain;
 
 #[test]
 fn within_across_and_isolation() {

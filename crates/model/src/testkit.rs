@@ -185,3 +185,42 @@ impl World {
         )
     }
 }
+
+/// a (10.1/16) ⟷ b (10.2/16), c (10.3/16) peered with b only, d overlapping a and unpeered;
+/// every VNet with subnets s1 (IPv4 + IPv6) and s2, a NIC `<vnet>1` at .1.4 (and ::4) and
+/// `<vnet>2` at .2.4. The forwarder's tests and its fuzz target start from it.
+pub fn chain() -> World {
+    let mut w = World::new();
+    for (v, o) in [("a", 1), ("b", 2), ("c", 3), ("d", 1)] {
+        let sp = format!("10.{o}.0.0/16");
+        w.vnet(v, &[sp.as_str(), &format!("fd00:{o}::/48")])
+            .expect("vnet");
+        let s1 = format!("10.{o}.1.0/24");
+        w.subnet(v, "s1", &[s1.as_str(), &format!("fd00:{o}:0:1::/64")], None)
+            .expect("subnet");
+        let s2 = format!("10.{o}.2.0/24");
+        w.subnet(v, "s2", &[s2.as_str()], None).expect("subnet");
+        w.nic(
+            &format!("{v}1"),
+            v,
+            "s1",
+            Some(&format!("10.{o}.1.4")),
+            Some(&format!("fd00:{o}:0:1::4")),
+            false,
+        )
+        .expect("nic");
+        w.nic(
+            &format!("{v}2"),
+            v,
+            "s2",
+            Some(&format!("10.{o}.2.4")),
+            None,
+            false,
+        )
+        .expect("nic");
+    }
+    for (a, b) in [("a", "b"), ("b", "a"), ("b", "c"), ("c", "b")] {
+        w.link(a, b, true, false).expect("peering");
+    }
+    w
+}
