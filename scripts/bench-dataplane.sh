@@ -153,11 +153,13 @@ measure() { # LABEL DEST -> sets TCP RTT
 # Ping RTT, interleaved: the kernel veth pair and router hop built above and vnet's two paths
 # take turns, RTT_RUNS rounds of 200 pings each, so that all four see the same machine state;
 # the figure is the median of every single ping's time (percentiles beside it).
+# The four latency paths, taking turns: client namespace, destination, label.
+LAT_PATHS=("bl-vnu-a 198.18.3.2 kveth" "bl-vnu-a 198.18.2.1 krouter"
+           "vm-bla1 10.81.2.4 vsame" "vm-bla1 10.82.1.4 vpeer")
 rtt_interleaved() {
   local i k
   for i in $(seq 1 "${RTT_RUNS:-5}"); do
-    for k in "bl-vnu-a 198.18.3.2 kveth" "bl-vnu-a 198.18.2.1 krouter" \
-             "vm-bla1 10.81.2.4 vsame" "vm-bla1 10.82.1.4 vpeer"; do
+    for k in "${LAT_PATHS[@]}"; do
       set -- $k
       ip netns exec "$1" ping -c 200 -i 0.01 -W 1 "$2" | grep -o 'time=[0-9.]*' | cut -d= -f2 >> "$TMP/rtt-$3.txt"
     done
@@ -188,8 +190,7 @@ echo "== UDP request/response, 1-byte datagrams, interleaved (RR_COUNT=${RR_COUN
 for ns in bl-vnu-b bl-vnu-c vm-bla2 vm-blb1; do ip netns exec $ns "$RR_BIN" server 7390 & IPERF_PIDS+=($!); done
 sleep 0.3
 for i in $(seq 1 "${RTT_RUNS:-5}"); do
-  for k in "bl-vnu-a 198.18.3.2 kveth" "bl-vnu-a 198.18.2.1 krouter" \
-           "vm-bla1 10.81.2.4 vsame" "vm-bla1 10.82.1.4 vpeer"; do
+  for k in "${LAT_PATHS[@]}"; do
     set -- $k
     ip netns exec "$1" "$RR_BIN" client "$2:7390" "$RR_COUNT" | sed -n 's/.* median \([0-9.]*\) .*/\1/p' >> "$TMP/rr-$3.txt"
   done
