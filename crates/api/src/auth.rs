@@ -548,6 +548,142 @@ pub struct Directory {
     store: Arc<dyn Store>,
     data: RwLock<Records>,
     write: std::sync::Mutex<()>,
+    /// The client id of the server's operator (made at first start): its principal cannot be
+    /// deleted or lose its last Owner assignment, and its tenant is the platform's (the one
+    /// that creates tenants and hands out subscriptions).
+    operator: RwLock<Option<String>>,
+}
+
+/// Why the directory refused a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirError {
+    /// The change would break a rule (ARM code and message, answered as 409).
+    Refused { code: &'static str, message: String },
+    /// The identity store failed.
+    Store(String),
+}
+
+impl From<String> for DirError {
+    fn from(s: String) -> Self {
+        DirError::Store(s)
+    }
+}
+
+impl std::fmt::Display for DirError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DirError::Refused { code, message } => write!(f, "{code}: {message}"),
+            DirError::Store(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Where a scope lies, for the tenant wall: a role assignment reaches only scopes of its
+/// principal's own tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ScopeTenant {
+    /// The root `/` and tenant-less provider scopes: the caller's own tenant's.
+    Own,
+    /// Inside this tenant (a subscription's, or a directory path's).
+    Of(String),
+    /// A subscription or tenant that does not exist: no assignment reaches it.
+    Unknown,
+}
+
+/// True for the Owner role's assignment at the root scope.
+fn is_root_owner(a: &RoleAssignment) -> bool {
+    norm_scope(&a.scope) == "/" && a.role.eq_ignore_ascii_case(ROLES[0].id)
+}
+
+impl Records {
+    fn principal_by_oid(&self, oid: &str) -> Option<&Principal> {
+        self.principals
+            .values()
+            .find(|p| p.object_id.eq_ignore_ascii_case(oid))
+    }
+
+    fn scope_tenant(&self, scope: &str) -> ScopeTenant {
+        let segs: Vec<&str> = scope.trim_matches('/').split('/').collect();
+        match segs.as_slice() {
+            ["subscriptions", s, ..] => match self.subscriptions.get(*s) {
+                Some(sub) => ScopeTenant::Of(sub.tenant_id.to_ascii_lowercase()),
+                None => ScopeTenant::Unknown,
+            },
+            ["providers", "vnet.identity", "tenants", t, ..] => {
+                match self.tenants.values().find(|x| {
+                    x.id.eq_ignore_ascii_case(t) || x.default_domain.eq_ignore_ascii_case(t)
+                }) {
+                    Some(x) => ScopeTenant::Of(x.id.to_ascii_lowercase()),
+                    None => ScopeTenant::Unknown,
+                }
+            }
+            _ => ScopeTenant::Own,
+        }
+    }
+
+    /// The tenant wall: whether `scope` (normalised) lies in tenant `tenant`.
+    fn in_tenant(&self, scope: &str, tenant: &str) -> bool {
+        match self.scope_tenant(scope) {
+            ScopeTenant::Own => true,
+            ScopeTenant::Of(t) => t.eq_ignore_ascii_case(tenant),
+            ScopeTenant::Unknown => false,
+        }
+    }
+
+    /// The assignments of `oid` that may count at `scope`: none outside its tenant.
+    fn reaching<'a>(
+        &'a self,
+        oid: &'a str,
+        scope: &str,
+    ) -> Box<dyn Iterator<Item = &'a RoleAssignment> + 'a> {
+        match self.principal_by_oid(oid) {
+            Some(p) if self.in_tenant(scope, &p.tenant_id) => Box::new(
+                self.assignments
+                    .values()
+                    .filter(move |a| a.principal_id.eq_ignore_ascii_case(oid)),
+            ),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+
+    /// Whether removing the assignments `gone` would leave a tenant without an Owner at its
+    /// root, or the operator without an Owner assignment: such a change locks people out.
+    fn lockout(&self, gone: &[&RoleAssignment], operator: Option<&str>) -> Option<DirError> {
+        let kept = |a: &RoleAssignment| !gone.iter().any(|g| g.name == a.name);
+        let tenant_of = |a: &RoleAssignment| {
+            self.principal_by_oid(&a.principal_id)
+                .map(|p| p.tenant_id.to_ascii_lowercase())
+        };
+        for g in gone.iter().filter(|g| is_root_owner(g)) {
+            let Some(t) = tenant_of(g) else { continue };
+            let others = self
+                .assignments
+                .values()
+                .any(|a| kept(a) && is_root_owner(a) && tenant_of(a).as_deref() == Some(&t));
+            if !others {
+                return Some(DirError::Refused {
+                    code: "LastOwnerOfTenant",
+                    message: format!("The role assignment '{}' is the last Owner assignment at the root of tenant '{t}'; removing it would leave the tenant without an owner. Assign Owner at '/' to another principal of the tenant first.", g.name),
+                });
+            }
+        }
+        let op = operator.and_then(|app| self.principals.get(&app.to_ascii_lowercase()))?;
+        let owner = |a: &RoleAssignment| {
+            a.principal_id.eq_ignore_ascii_case(&op.object_id)
+                && a.role.eq_ignore_ascii_case(ROLES[0].id)
+        };
+        if gone.iter().any(|g| owner(g)) && !self.assignments.values().any(|a| kept(a) && owner(a))
+        {
+            return Some(DirError::Refused {
+                code: "OperatorPrincipalProtected",
+                message: format!(
+                    "The operator principal '{}' cannot lose its last Owner assignment.",
+                    op.app_id
+                ),
+            });
+        }
+        None
+    }
 }
 
 const K_TENANT: &str = "iam/tenants/";
@@ -589,6 +725,7 @@ impl Directory {
             store,
             data: RwLock::new(r),
             write: std::sync::Mutex::new(()),
+            operator: RwLock::new(None),
         })
     }
 
@@ -605,10 +742,10 @@ impl Directory {
     }
 
     /// Applies `f` to a copy, commits what changed, then publishes the copy.
-    fn update<R>(
+    fn update<R, E: From<String>>(
         &self,
-        f: impl FnOnce(&mut Records, &mut Vec<Op>) -> Result<R, String>,
-    ) -> Result<R, String> {
+        f: impl FnOnce(&mut Records, &mut Vec<Op>) -> Result<R, E>,
+    ) -> Result<R, E> {
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let mut copy = self.read(Records::clone);
         let mut ops = vec![];
@@ -785,39 +922,73 @@ impl Directory {
         }
     }
 
-    /// Whether the principal may perform `action` at `scope`.
+    /// Names the operator principal (by client id), as bootstrap found or made it.
+    pub fn set_operator(&self, app_id: &str) {
+        *self.operator.write().unwrap_or_else(|e| e.into_inner()) =
+            Some(app_id.to_ascii_lowercase());
+    }
+
+    /// The operator's client id, once known.
+    pub fn operator(&self) -> Option<String> {
+        self.operator
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether `p` is the operator principal.
+    pub fn is_operator(&self, p: &Principal) -> bool {
+        self.operator()
+            .is_some_and(|o| o.eq_ignore_ascii_case(&p.app_id))
+    }
+
+    /// Whether `p` belongs to the platform's tenant (the operator's): the one tenant whose
+    /// owners create other tenants and hand out subscriptions to them — and still hold no
+    /// role inside them.
+    pub fn is_platform(&self, p: &Principal) -> bool {
+        self.operator()
+            .and_then(|o| self.principal(&o))
+            .is_some_and(|op| op.tenant_id.eq_ignore_ascii_case(&p.tenant_id))
+    }
+
+    /// Whether `scope` lies in `tenant` (a subscription's tenant, a directory path's tenant;
+    /// the root and tenant-less scopes lie in every caller's own).
+    pub fn scope_in_tenant(&self, scope: &str, tenant: &str) -> bool {
+        let scope = norm_scope(scope);
+        self.read(|r| r.in_tenant(&scope, tenant))
+    }
+
+    /// Whether the principal may perform `action` at `scope`. Assignments never reach across
+    /// tenants: an Owner at `/` of one tenant has no rights in another's subscriptions or
+    /// directory.
     pub fn allowed(&self, principal_oid: &str, action: &str, scope: &str) -> bool {
         let scope = norm_scope(scope);
         self.read(|r| {
-            r.assignments.values().any(|a| {
-                a.principal_id.eq_ignore_ascii_case(principal_oid)
-                    && scope_covers(&norm_scope(&a.scope), &scope)
+            r.reaching(principal_oid, &scope).any(|a| {
+                scope_covers(&norm_scope(&a.scope), &scope)
                     && role_by_id(&a.role).is_some_and(|d| d.permits(action))
             })
         })
     }
 
-    /// Whether the principal has any assignment above, at or below `scope`.
+    /// Whether the principal has any assignment above, at or below `scope` (in its tenant).
     pub fn has_any_access(&self, principal_oid: &str, scope: &str) -> bool {
         let scope = norm_scope(scope);
         self.read(|r| {
-            r.assignments.values().any(|a| {
+            r.reaching(principal_oid, &scope).any(|a| {
                 let s = norm_scope(&a.scope);
-                a.principal_id.eq_ignore_ascii_case(principal_oid)
-                    && (scope_covers(&s, &scope) || scope_covers(&scope, &s))
+                scope_covers(&s, &scope) || scope_covers(&scope, &s)
             })
         })
     }
 
-    /// Whether the principal has an assignment strictly below `scope`.
+    /// Whether the principal has an assignment strictly below `scope` (in its tenant).
     pub fn has_access_below(&self, principal_oid: &str, scope: &str) -> bool {
         let scope = norm_scope(scope);
         self.read(|r| {
-            r.assignments.values().any(|a| {
+            r.reaching(principal_oid, &scope).any(|a| {
                 let s = norm_scope(&a.scope);
-                a.principal_id.eq_ignore_ascii_case(principal_oid)
-                    && s != scope
-                    && scope_covers(&scope, &s)
+                s != scope && scope_covers(&scope, &s)
             })
         })
     }
@@ -833,6 +1004,28 @@ impl Directory {
         })
     }
 
+    /// A new tenant with its first Owner at the root, in one commit: a tenant is never
+    /// left without an owner, even by a crash.
+    pub fn put_tenant_with_owner(
+        &self,
+        t: Tenant,
+        owner: Principal,
+        assignment: RoleAssignment,
+    ) -> Result<(), String> {
+        self.update(|r, ops| {
+            let tid = t.id.to_ascii_lowercase();
+            let pid = owner.app_id.to_ascii_lowercase();
+            let aid = assignment.name.to_ascii_lowercase();
+            ops.push(Self::put_op(K_TENANT, &tid, &t));
+            ops.push(Self::put_op(K_PRINCIPAL, &pid, &owner));
+            ops.push(Self::put_op(K_RA, &aid, &assignment));
+            r.tenants.insert(tid, t);
+            r.principals.insert(pid, owner);
+            r.assignments.insert(aid, assignment);
+            Ok(())
+        })
+    }
+
     pub fn put_principal(&self, p: Principal) -> Result<(), String> {
         self.update(|r, ops| {
             let id = p.app_id.to_ascii_lowercase();
@@ -842,13 +1035,30 @@ impl Directory {
         })
     }
 
-    /// Removes a principal and its role assignments.
-    pub fn delete_principal(&self, app_id: &str) -> Result<bool, String> {
+    /// Removes a principal and its role assignments; refused for the operator, and for the
+    /// holder of its tenant's last Owner assignment at the root.
+    pub fn delete_principal(&self, app_id: &str) -> Result<bool, DirError> {
+        let operator = self.operator();
         self.update(|r, ops| {
             let id = app_id.to_ascii_lowercase();
-            let Some(p) = r.principals.remove(&id) else {
+            if operator.as_deref() == Some(id.as_str()) {
+                return Err(DirError::Refused {
+                    code: "OperatorPrincipalProtected",
+                    message: format!("The operator principal '{id}' cannot be deleted."),
+                });
+            }
+            let Some(oid) = r.principals.get(&id).map(|p| p.object_id.clone()) else {
                 return Ok(false);
             };
+            let held: Vec<&RoleAssignment> = r
+                .assignments
+                .values()
+                .filter(|a| a.principal_id.eq_ignore_ascii_case(&oid))
+                .collect();
+            if let Some(e) = r.lockout(&held, operator.as_deref()) {
+                return Err(e);
+            }
+            let p = r.principals.remove(&id).expect("found above");
             ops.push(Op::Delete {
                 key: format!("{K_PRINCIPAL}{id}"),
             });
@@ -886,9 +1096,17 @@ impl Directory {
         })
     }
 
-    pub fn delete_assignment(&self, name: &str) -> Result<Option<RoleAssignment>, String> {
+    /// Removes a role assignment; refused when that would leave a tenant without an Owner at
+    /// its root or the operator without an Owner assignment.
+    pub fn delete_assignment(&self, name: &str) -> Result<Option<RoleAssignment>, DirError> {
+        let operator = self.operator();
         self.update(|r, ops| {
             let id = name.to_ascii_lowercase();
+            if let Some(a) = r.assignments.get(&id) {
+                if let Some(e) = r.lockout(&[a], operator.as_deref()) {
+                    return Err(e);
+                }
+            }
             let old = r.assignments.remove(&id);
             if old.is_some() {
                 ops.push(Op::Delete {
@@ -1142,8 +1360,16 @@ mod tests {
         assert!(dir.allowed(
             &p.object_id,
             "Microsoft.Network/virtualNetworks/write",
-            "/subscriptions/x/resourceGroups/y"
+            &format!("/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/y")
         ));
+        assert!(
+            !dir.allowed(
+                &p.object_id,
+                "Microsoft.Network/virtualNetworks/write",
+                "/subscriptions/x/resourceGroups/y"
+            ),
+            "no assignment reaches a subscription that does not exist"
+        );
         assert!(!dir.allowed(
             "someone-else",
             "Microsoft.Network/virtualNetworks/read",
@@ -1152,5 +1378,120 @@ mod tests {
         let again = dir.bootstrap(d.path()).unwrap();
         assert!(!again.created);
         assert_eq!(again.client_id, b.client_id);
+    }
+
+    /// Tenant B's Owner at `/` reaches nothing of tenant A: not its subscriptions, not its
+    /// directory; and neither the operator nor a tenant's last root Owner can be removed.
+    #[test]
+    fn tenants_are_walls_and_owners_cannot_be_locked_out() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = Directory::in_memory();
+        let boot = dir.bootstrap(d.path()).unwrap();
+        dir.set_operator(&boot.client_id);
+        let op = dir.principal(&boot.client_id).unwrap();
+        let b = Tenant {
+            id: "tenant-b".into(),
+            display_name: "B".into(),
+            default_domain: "b.vnet.local".into(),
+        };
+        let b_owner = Principal {
+            app_id: "b-owner".into(),
+            object_id: "b-owner-oid".into(),
+            tenant_id: b.id.clone(),
+            display_name: "b".into(),
+            secret_hash: hash_secret("0123456789abcdef"),
+        };
+        let b_root = RoleAssignment {
+            name: "b-root".into(),
+            scope: "/".into(),
+            role: ROLES[0].id.into(),
+            principal_id: b_owner.object_id.clone(),
+        };
+        dir.put_tenant_with_owner(b.clone(), b_owner.clone(), b_root.clone())
+            .unwrap();
+        dir.put_subscription(Subscription {
+            id: "sub-b".into(),
+            tenant_id: b.id.clone(),
+            display_name: "B".into(),
+            alias: None,
+        })
+        .unwrap();
+        let home = format!("/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/g");
+        let a_dir = format!(
+            "/providers/Vnet.Identity/tenants/{}/servicePrincipals/x",
+            boot.tenant_id
+        );
+        let w = "Microsoft.Network/virtualNetworks/write";
+        // B's root Owner: its own tenant only.
+        assert!(dir.allowed(&b_owner.object_id, w, "/subscriptions/sub-b"));
+        assert!(!dir.allowed(&b_owner.object_id, w, &home));
+        assert!(!dir.allowed(
+            &b_owner.object_id,
+            "Vnet.Identity/tenants/servicePrincipals/write",
+            &a_dir
+        ));
+        assert!(!dir.allowed(
+            &b_owner.object_id,
+            "Vnet.Identity/tenants/servicePrincipals/delete",
+            &a_dir.to_uppercase()
+        ));
+        assert!(!dir.has_any_access(&b_owner.object_id, &home));
+        // The operator's root Owner does not reach into B either.
+        assert!(!dir.allowed(&op.object_id, w, "/subscriptions/sub-b"));
+        assert!(!dir.allowed(
+            &op.object_id,
+            "Vnet.Identity/tenants/servicePrincipals/write",
+            "/providers/Vnet.Identity/tenants/tenant-b/servicePrincipals/x"
+        ));
+        assert!(dir.is_platform(&op) && !dir.is_platform(&b_owner));
+        // Lock-outs refused: the operator, and each tenant's last root Owner.
+        assert!(matches!(
+            dir.delete_principal(&boot.client_id),
+            Err(DirError::Refused {
+                code: "OperatorPrincipalProtected",
+                ..
+            })
+        ));
+        let op_root = dir
+            .assignments()
+            .into_iter()
+            .find(|a| a.principal_id == op.object_id)
+            .unwrap();
+        assert!(matches!(
+            dir.delete_assignment(&op_root.name),
+            Err(DirError::Refused { .. })
+        ));
+        assert!(matches!(
+            dir.delete_principal("b-owner"),
+            Err(DirError::Refused {
+                code: "LastOwnerOfTenant",
+                ..
+            })
+        ));
+        assert!(matches!(
+            dir.delete_assignment("b-root"),
+            Err(DirError::Refused {
+                code: "LastOwnerOfTenant",
+                ..
+            })
+        ));
+        // With a second root Owner in B, the first may go.
+        let b2 = Principal {
+            app_id: "b-two".into(),
+            object_id: "b-two-oid".into(),
+            ..b_owner.clone()
+        };
+        dir.put_principal(b2.clone()).unwrap();
+        dir.put_assignment(RoleAssignment {
+            name: "b-root-2".into(),
+            principal_id: b2.object_id.clone(),
+            ..b_root.clone()
+        })
+        .unwrap();
+        assert_eq!(
+            dir.delete_assignment("b-root").unwrap().unwrap().name,
+            "b-root"
+        );
+        assert!(dir.delete_principal("b-owner").unwrap());
     }
 }

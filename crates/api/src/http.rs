@@ -126,11 +126,81 @@ pub fn parse_body(bytes: &[u8], empty_ok: bool) -> Result<Value, ArmError> {
             "The request content was invalid and could not be deserialized: the body is empty.",
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        ArmError::invalid_format(format!(
-            "The request content was invalid and could not be deserialized: {e}."
-        ))
-    })
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = serde::Deserialize::deserialize(&mut de)
+        .and_then(|Strict(v)| de.end().map(|_| v))
+        .map_err(|e| {
+            ArmError::invalid_format(format!(
+                "The request content was invalid and could not be deserialized: {e}."
+            ))
+        })?;
+    Ok(v)
+}
+
+/// A JSON value whose objects name no member twice, in any letter case. ARM reads members
+/// case-insensitively; a body with `"properties"` and `"Properties"` (or the same member
+/// twice) could be read two ways by two readers, so it is refused before anything reads it.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !seen.insert(k.to_ascii_lowercase()) {
+                return Err(serde::de::Error::custom(format!(
+                    "member '{k}' appears more than once in an object (member names are case-insensitive)"
+                )));
+            }
+            let Strict(v) = map.next_value()?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// The scheme and authority clients reached us by, for the URLs we hand back.
@@ -159,6 +229,30 @@ mod tests {
             check_api_version(&parse_query(None)).unwrap_err().code,
             "MissingApiVersionParameter"
         );
+    }
+
+    #[test]
+    fn bodies_naming_a_member_twice_are_refused() {
+        for body in [
+            r#"{"properties": {}, "Properties": {}}"#,
+            r#"{"properties": {}, "properties": {}}"#,
+            r#"{"a": [{"id": "x", "ID": "y"}]}"#,
+            r#"{"a": {"b": {"c": 1, "C": 2}}}"#,
+        ] {
+            let e = parse_body(body.as_bytes(), false).unwrap_err();
+            assert_eq!(e.code, "InvalidRequestFormat", "{body}");
+            assert!(e.message.contains("more than once"), "{}", e.message);
+        }
+        let v = parse_body(
+            br#"{"a": [1, 2.5, "s", null, true, {"b": {}}], "c": -3}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": [1, 2.5, "s", null, true, {"b": {}}], "c": -3})
+        );
+        assert!(parse_body(b"{} trailing", false).is_err());
     }
 
     #[test]

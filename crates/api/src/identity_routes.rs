@@ -25,12 +25,13 @@ use crate::auth::{
     self, Bootstrap, Directory, Principal, RoleAssignment, Signer, Subscription, Tenant, TokenError,
 };
 use crate::http::{self, json_response};
-use crate::routes::{App, Req};
+use crate::routes::{App, LinkCheck, Req};
 use crate::BoxError;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Request};
 use axum::response::Response;
+use model::links::Linked;
 use model::ArmError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -54,6 +55,7 @@ impl Identity {
         let store = store::SqliteStore::open(&data_dir.join("identity.db"))?;
         let dir = Directory::open(Arc::new(store))?;
         let boot = dir.bootstrap(data_dir)?;
+        dir.set_operator(&boot.client_id);
         let signer = Signer::load_or_create(data_dir)?;
         Ok((
             Identity {
@@ -185,11 +187,19 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
         None => {}
     }
     let mut filter = None;
+    let mut links: Option<Arc<dyn LinkCheck>> = None;
     if let Some(who) = &caller {
         match g.authorize(&c, who) {
             Ok(f) => filter = f,
             Err(r) => return r,
         }
+        let (action, scope) = auth::required_action(c.method.as_str(), &c.segs);
+        links = Some(Arc::new(PrincipalLinks {
+            dir: g.id.dir.clone(),
+            principal: who.principal.clone(),
+            action,
+            scope,
+        }));
     }
     let r = g
         .app
@@ -199,11 +209,54 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
             query: c.query,
             headers: c.headers,
             body: c.body,
+            links,
         })
         .await;
     match (filter, &caller) {
         (Some((action, scope)), Some(who)) => g.filter_list(r, who, &action, &scope).await,
         _ => r,
+    }
+}
+
+/// Linked authorization for an authenticated principal: every resource a write links to needs
+/// its link action there (`…/subnets/join/action`, `…/virtualNetworks/peer/action`, …), inside
+/// the principal's own tenant, else 403 `LinkedAuthorizationFailed` naming each refused link.
+struct PrincipalLinks {
+    dir: Arc<Directory>,
+    principal: Principal,
+    /// The request's own action and scope, for the message.
+    action: String,
+    scope: String,
+}
+
+impl LinkCheck for PrincipalLinks {
+    fn check(&self, links: &[Linked]) -> Result<(), ArmError> {
+        let refused: Vec<&Linked> = links
+            .iter()
+            .filter(|l| {
+                !self
+                    .dir
+                    .allowed(&self.principal.object_id, &l.action, &l.scope)
+            })
+            .collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let actions: Vec<&str> = refused.iter().map(|l| l.action.as_str()).collect();
+        let scopes: Vec<&str> = refused.iter().map(|l| l.scope.as_str()).collect();
+        Err(ArmError::new(
+            403,
+            "LinkedAuthorizationFailed",
+            format!(
+                "The client '{}' with object id '{}' has permission to perform action '{}' on scope '{}'; however, it does not have permission to perform action(s) '{}' on the linked scope(s) '{}' (respectively) or the linked scope(s) are invalid.",
+                self.principal.app_id,
+                self.principal.object_id,
+                self.action,
+                self.scope,
+                actions.join(","),
+                scopes.join(",")
+            ),
+        ))
     }
 }
 
@@ -731,43 +784,6 @@ impl Gate {
             }
             return Err(http::error(&authorization_failed(p, &action, &scope)));
         }
-        // Peering: the principal must also be allowed to peer the remote virtual network.
-        let is_peering = l.len() == 10
-            && l[2] == "resourcegroups"
-            && l[4] == "providers"
-            && l[5] == "microsoft.network"
-            && l[6] == "virtualnetworks"
-            && l[8] == "virtualnetworkpeerings";
-        if is_peering && c.method == Method::PUT {
-            let body: Value = serde_json::from_slice(&c.body).unwrap_or(Value::Null);
-            if let Some(remote) = body
-                .pointer("/properties/remoteVirtualNetwork/id")
-                .and_then(Value::as_str)
-            {
-                let remote_segs: Vec<String> = remote
-                    .trim_matches('/')
-                    .split('/')
-                    .map(String::from)
-                    .collect();
-                let peer = "Microsoft.Network/virtualNetworks/peer/action";
-                let remote_sub =
-                    auth::scope_subscription(remote).and_then(|s| self.id.dir.subscription(&s));
-                let same_tenant = remote_sub
-                    .as_ref()
-                    .is_none_or(|s| s.tenant_id.eq_ignore_ascii_case(&p.tenant_id));
-                let remote_scope = format!("/{}", remote_segs.join("/"));
-                if !same_tenant || !self.id.dir.allowed(&p.object_id, peer, &remote_scope) {
-                    return Err(http::error(&ArmError::new(
-                        403,
-                        "AuthorizationFailed",
-                        format!(
-                            "The client '{}' with object id '{}' has permission to perform action '{action}' on scope '{scope}', however it does not have permission to perform action '{peer}' on the linked scope(s) '{remote_scope}' or the linked scope(s) are invalid.",
-                            p.app_id, p.object_id
-                        ),
-                    )));
-                }
-            }
-        }
         Ok(None)
     }
 
@@ -848,38 +864,77 @@ impl Gate {
                     .subscriptions()
                     .iter()
                     .filter(|s| {
-                        who.is_none_or(|w| w.principal.tenant_id == s.tenant_id && self.id.dir.has_any_access(&w.principal.object_id, &format!("/subscriptions/{}", s.id)))
+                        who.is_none_or(|w| {
+                            w.principal.tenant_id == s.tenant_id
+                                && self.id.dir.has_any_access(
+                                    &w.principal.object_id,
+                                    &format!("/subscriptions/{}", s.id),
+                                )
+                        })
                     })
                     .map(subscription_json)
                     .collect();
                 Ok(json_response(200, &json!({"value": subs}), &[]))
             }
-            ["subscriptions", _] if m == Method::GET => match self.id.dir.subscription(&c.segs[1]) {
-                Some(s) => match who {
-                    Some(w) if !s.tenant_id.eq_ignore_ascii_case(&w.principal.tenant_id) || !self.id.dir.has_any_access(&w.principal.object_id, &format!("/subscriptions/{}", s.id)) => {
-                        Err(authorization_failed(&w.principal, "Microsoft.Resources/subscriptions/read", &format!("/subscriptions/{}", s.id)))
-                    }
-                    _ => Ok(json_response(200, &subscription_json(&s), &[])),
-                },
-                None if who.is_none() => return None,
-                None => Err(subscription_not_found(&c.segs[1])),
-            },
-            ["subscriptions", _] if m == Method::PUT => self.put_subscription(c, who, &c.segs[1], None),
+            ["subscriptions", _] if m == Method::GET => {
+                match self.id.dir.subscription(&c.segs[1]) {
+                    Some(s) => match who {
+                        Some(w)
+                            if !s.tenant_id.eq_ignore_ascii_case(&w.principal.tenant_id)
+                                || !self.id.dir.has_any_access(
+                                    &w.principal.object_id,
+                                    &format!("/subscriptions/{}", s.id),
+                                ) =>
+                        {
+                            Err(authorization_failed(
+                                &w.principal,
+                                "Microsoft.Resources/subscriptions/read",
+                                &format!("/subscriptions/{}", s.id),
+                            ))
+                        }
+                        _ => Ok(json_response(200, &subscription_json(&s), &[])),
+                    },
+                    None if who.is_none() => return None,
+                    None => Err(subscription_not_found(&c.segs[1])),
+                }
+            }
+            ["subscriptions", _] if m == Method::PUT => {
+                self.put_subscription(c, who, &c.segs[1], None)
+            }
             ["providers", "microsoft.subscription", "aliases"] if m == Method::GET => {
-                let v: Vec<Value> = self.id.dir.subscriptions().iter().filter(|s| s.alias.is_some()).map(alias_json).collect();
-                self.check(who, "Microsoft.Subscription/aliases/read", "/").map(|_| json_response(200, &json!({"value": v}), &[]))
+                let v: Vec<Value> = self
+                    .id
+                    .dir
+                    .subscriptions()
+                    .iter()
+                    .filter(|s| s.alias.is_some())
+                    .map(alias_json)
+                    .collect();
+                self.check(who, "Microsoft.Subscription/aliases/read", "/")
+                    .map(|_| json_response(200, &json!({"value": v}), &[]))
             }
             ["providers", "microsoft.subscription", "aliases", _] if m == Method::GET => {
                 let name = &c.segs[3];
-                self.check(who, "Microsoft.Subscription/aliases/read", "/").and_then(|_| {
-                    self.id
-                        .dir
-                        .subscriptions()
-                        .into_iter()
-                        .find(|s| s.alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(name)))
-                        .map(|s| json_response(200, &alias_json(&s), &[]))
-                        .ok_or_else(|| ArmError::new(404, "ResourceNotFound", format!("The alias '{name}' was not found.")))
-                })
+                self.check(who, "Microsoft.Subscription/aliases/read", "/")
+                    .and_then(|_| {
+                        self.id
+                            .dir
+                            .subscriptions()
+                            .into_iter()
+                            .find(|s| {
+                                s.alias
+                                    .as_deref()
+                                    .is_some_and(|a| a.eq_ignore_ascii_case(name))
+                            })
+                            .map(|s| json_response(200, &alias_json(&s), &[]))
+                            .ok_or_else(|| {
+                                ArmError::new(
+                                    404,
+                                    "ResourceNotFound",
+                                    format!("The alias '{name}' was not found."),
+                                )
+                            })
+                    })
             }
             ["providers", "microsoft.subscription", "aliases", _] if m == Method::PUT => {
                 let name = c.segs[3].clone();
@@ -887,33 +942,84 @@ impl Gate {
                     Ok(b) => b,
                     Err(e) => return Some(Err(e)),
                 };
-                let existing = self.id.dir.subscriptions().into_iter().find(|s| s.alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&name)));
+                let existing = self.id.dir.subscriptions().into_iter().find(|s| {
+                    s.alias
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&name))
+                });
                 let id = existing
                     .map(|s| s.id)
-                    .or_else(|| body.pointer("/properties/subscriptionId").and_then(Value::as_str).map(String::from))
-                    .unwrap_or_else(auth::new_guid);
-                self.check(who, "Microsoft.Subscription/aliases/write", "/").and_then(|_| {
-                    let display = body.pointer("/properties/displayName").and_then(Value::as_str).unwrap_or(&name).to_string();
-                    let tenant = body.pointer("/properties/additionalProperties/subscriptionTenantId").and_then(Value::as_str).map(String::from);
-                    self.put_subscription(c, who, &id, Some((name.clone(), display, tenant))).map(|_| {
-                        let s = self.id.dir.subscription(&id).expect("just written");
-                        json_response(201, &alias_json(&s), &[])
+                    .or_else(|| {
+                        body.pointer("/properties/subscriptionId")
+                            .and_then(Value::as_str)
+                            .map(String::from)
                     })
-                })
+                    .unwrap_or_else(auth::new_guid);
+                self.check(who, "Microsoft.Subscription/aliases/write", "/")
+                    .and_then(|_| {
+                        let display = body
+                            .pointer("/properties/displayName")
+                            .and_then(Value::as_str)
+                            .unwrap_or(&name)
+                            .to_string();
+                        let tenant = body
+                            .pointer("/properties/additionalProperties/subscriptionTenantId")
+                            .and_then(Value::as_str)
+                            .map(String::from);
+                        self.put_subscription(c, who, &id, Some((name.clone(), display, tenant)))
+                            .map(|_| {
+                                let s = self.id.dir.subscription(&id).expect("just written");
+                                json_response(201, &alias_json(&s), &[])
+                            })
+                    })
             }
             ["providers", "vnet.identity", "tenants"] if m == Method::GET => self
-                .check(who, "Vnet.Identity/tenants/read", "/providers/Vnet.Identity/tenants")
-                .map(|_| json_response(200, &json!({"value": self.id.dir.tenants().iter().map(vnet_tenant_json).collect::<Vec<_>>()}), &[])),
+                .check(
+                    who,
+                    "Vnet.Identity/tenants/read",
+                    "/providers/Vnet.Identity/tenants",
+                )
+                .map(|_| {
+                    // The platform made every tenant and lists them; anyone else sees its own.
+                    let all = who.is_none_or(|w| self.id.dir.is_platform(&w.principal));
+                    let v: Vec<Value> = self
+                        .id
+                        .dir
+                        .tenants()
+                        .iter()
+                        .filter(|t| {
+                            all || who
+                                .is_some_and(|w| w.principal.tenant_id.eq_ignore_ascii_case(&t.id))
+                        })
+                        .map(vnet_tenant_json)
+                        .collect();
+                    json_response(200, &json!({"value": v}), &[])
+                }),
             ["providers", "vnet.identity", "tenants", _] => self.vnet_tenant(c, who),
-            ["providers", "vnet.identity", "tenants", _, "serviceprincipals"] if m == Method::GET => {
+            ["providers", "vnet.identity", "tenants", _, "serviceprincipals"]
+                if m == Method::GET =>
+            {
                 let scope = format!("/providers/Vnet.Identity/tenants/{}", c.segs[3]);
-                self.check(who, "Vnet.Identity/tenants/servicePrincipals/read", &scope).and_then(|_| {
-                    let t = self.id.dir.tenant(&c.segs[3]).ok_or_else(|| tenant_not_found(&c.segs[3]))?;
-                    let v: Vec<Value> = self.id.dir.principals(&t.id).iter().map(principal_json).collect();
-                    Ok(json_response(200, &json!({"value": v}), &[]))
-                })
+                self.check(who, "Vnet.Identity/tenants/servicePrincipals/read", &scope)
+                    .and_then(|_| {
+                        let t = self
+                            .id
+                            .dir
+                            .tenant(&c.segs[3])
+                            .ok_or_else(|| tenant_not_found(&c.segs[3]))?;
+                        let v: Vec<Value> = self
+                            .id
+                            .dir
+                            .principals(&t.id)
+                            .iter()
+                            .map(principal_json)
+                            .collect();
+                        Ok(json_response(200, &json!({"value": v}), &[]))
+                    })
             }
-            ["providers", "vnet.identity", "tenants", _, "serviceprincipals", _] => self.vnet_principal(c, who),
+            ["providers", "vnet.identity", "tenants", _, "serviceprincipals", _] => {
+                self.vnet_principal(c, who)
+            }
             _ => return None,
         };
         Some(r)
@@ -968,6 +1074,16 @@ impl Gate {
                 .or_else(|| self.id.dir.tenants().first().map(|t| t.id.clone()))
                 .ok_or_else(|| tenant_not_found("(none)"))?,
         };
+        if let Some(w) = who {
+            let foreign = !tenant_id.eq_ignore_ascii_case(&w.principal.tenant_id);
+            if foreign && (existing.is_some() || !self.id.dir.is_platform(&w.principal)) {
+                return Err(authorization_failed(
+                    &w.principal,
+                    "Microsoft.Resources/subscriptions/write",
+                    &format!("/subscriptions/{id}"),
+                ));
+            }
+        }
         let display = alias_display
             .or_else(|| {
                 body.get("displayName")
@@ -1009,7 +1125,22 @@ impl Gate {
                 Ok(json_response(200, &vnet_tenant_json(&t), &[]))
             }
             Method::PUT => {
-                self.check(who, "Vnet.Identity/tenants/write", &scope)?;
+                let existing = self.id.dir.tenant(raw);
+                if existing.is_some() {
+                    self.check(who, "Vnet.Identity/tenants/write", &scope)?;
+                } else {
+                    // A new tenant is the platform's to make (its operator's tenant, at its
+                    // root); the maker gets no role inside it: the answer carries the new
+                    // tenant's first Owner, once.
+                    self.check(who, "Vnet.Identity/tenants/write", "/")?;
+                    if let Some(w) = who.filter(|w| !self.id.dir.is_platform(&w.principal)) {
+                        return Err(authorization_failed(
+                            &w.principal,
+                            "Vnet.Identity/tenants/write",
+                            &scope,
+                        ));
+                    }
+                }
                 if !is_guidish(raw) {
                     return Err(ArmError::bad(
                         "InvalidTenantId",
@@ -1017,7 +1148,6 @@ impl Gate {
                     ));
                 }
                 let body = http::parse_body(&c.body, true)?;
-                let existing = self.id.dir.tenant(raw);
                 let t = Tenant {
                     id: raw.to_ascii_lowercase(),
                     display_name: body
@@ -1033,11 +1163,34 @@ impl Gate {
                         .or(existing.as_ref().map(|e| e.default_domain.clone()))
                         .unwrap_or_else(|| format!("{}.vnet.local", raw.to_ascii_lowercase())),
                 };
-                self.id.dir.put_tenant(t.clone()).map_err(internal)?;
+                if existing.is_some() {
+                    self.id.dir.put_tenant(t.clone()).map_err(internal)?;
+                    return Ok(json_response(200, &vnet_tenant_json(&t), &[]));
+                }
+                let secret = auth::new_secret();
+                let admin = Principal {
+                    app_id: auth::new_guid(),
+                    object_id: auth::new_guid(),
+                    tenant_id: t.id.clone(),
+                    display_name: format!("{} owner", t.display_name),
+                    secret_hash: auth::hash_secret(&secret),
+                };
+                let owner = RoleAssignment {
+                    name: auth::new_guid(),
+                    scope: "/".into(),
+                    role: auth::ROLES[0].id.into(),
+                    principal_id: admin.object_id.clone(),
+                };
+                self.id
+                    .dir
+                    .put_tenant_with_owner(t.clone(), admin.clone(), owner)
+                    .map_err(internal)?;
+                let mut out = vnet_tenant_json(&t);
+                out["owner"] = json!({"tenantId": t.id, "clientId": admin.app_id, "objectId": admin.object_id, "clientSecret": secret});
                 Ok(json_response(
-                    if existing.is_some() { 200 } else { 201 },
-                    &vnet_tenant_json(&t),
-                    &[],
+                    201,
+                    &out,
+                    &[("Cache-Control".into(), "no-store".into())],
                 ))
             }
             _ => Err(method_not_allowed(&c.method)),
@@ -1081,7 +1234,7 @@ impl Gate {
                 let t = tenant()?;
                 match self.id.dir.principal(app).filter(|p| p.tenant_id == t.id) {
                     Some(_) => {
-                        self.id.dir.delete_principal(app).map_err(internal)?;
+                        self.id.dir.delete_principal(app).map_err(dir_error)?;
                         Ok(http::empty(200, &[]))
                     }
                     None => Ok(http::empty(204, &[])),
@@ -1095,6 +1248,17 @@ impl Gate {
                 }
                 let body = http::parse_body(&c.body, true)?;
                 let existing = self.id.dir.principal(app);
+                if let (Some(e), Some(w)) = (&existing, who) {
+                    if self.id.dir.is_operator(e) && !self.id.dir.is_operator(&w.principal) {
+                        return Err(ArmError::new(
+                            409,
+                            "OperatorPrincipalProtected",
+                            format!(
+                                "The operator principal '{app}' can only be changed by itself."
+                            ),
+                        ));
+                    }
+                }
                 if let Some(e) = &existing {
                     if e.tenant_id != t.id {
                         return Err(ArmError::new(
@@ -1226,6 +1390,16 @@ impl Gate {
                 "Unknown"
             }
         };
+        // The tenant wall: a caller sees and changes only the assignments of principals of
+        // its own tenant, whatever the scope says (`/` is every tenant's root).
+        let own_tenant = |oid: &str| {
+            who.is_none_or(|w| {
+                self.id
+                    .dir
+                    .principal_by_object_id(oid)
+                    .is_some_and(|p| p.tenant_id.eq_ignore_ascii_case(&w.principal.tenant_id))
+            })
+        };
         let norm = auth::norm_scope(&scope);
         match (&c.method, name) {
             (&Method::GET, None) => {
@@ -1246,6 +1420,7 @@ impl Gate {
                             auth::scope_covers(&s, &norm) || auth::scope_covers(&norm, &s)
                         };
                         related
+                            && own_tenant(&a.principal_id)
                             && by_principal
                                 .as_deref()
                                 .is_none_or(|p| a.principal_id.eq_ignore_ascii_case(p))
@@ -1259,7 +1434,7 @@ impl Gate {
                 self.id
                     .dir
                     .assignment(&n)
-                    .filter(|a| auth::norm_scope(&a.scope) == norm)
+                    .filter(|a| auth::norm_scope(&a.scope) == norm && own_tenant(&a.principal_id))
                     .map(|a| json_response(200, &a.to_json(principal_type(&a.principal_id)), &[]))
                     .ok_or_else(|| {
                         ArmError::new(
@@ -1297,6 +1472,12 @@ impl Gate {
                     .dir
                     .principal_by_object_id(pid)
                     .or_else(|| self.id.dir.principal(pid))
+                    .filter(|p| {
+                        let t =
+                            who.map_or(p.tenant_id.as_str(), |w| w.principal.tenant_id.as_str());
+                        p.tenant_id.eq_ignore_ascii_case(t)
+                            && self.id.dir.scope_in_tenant(&scope, &p.tenant_id)
+                    })
                     .ok_or_else(|| {
                         ArmError::bad(
                             "PrincipalNotFound",
@@ -1304,6 +1485,10 @@ impl Gate {
                         )
                     })?;
                 if let Some(e) = self.id.dir.assignment(&n) {
+                    if !own_tenant(&e.principal_id) {
+                        // Another tenant's name: taken, and nothing to show of it.
+                        return Err(ArmError::new(409, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated."));
+                    }
                     if auth::norm_scope(&e.scope) != norm
                         || e.principal_id != principal.object_id
                         || e.role != role.id
@@ -1342,10 +1527,10 @@ impl Gate {
                     .id
                     .dir
                     .assignment(&n)
-                    .filter(|a| auth::norm_scope(&a.scope) == norm)
+                    .filter(|a| auth::norm_scope(&a.scope) == norm && own_tenant(&a.principal_id))
                 {
                     Some(a) => {
-                        self.id.dir.delete_assignment(&n).map_err(internal)?;
+                        self.id.dir.delete_assignment(&n).map_err(dir_error)?;
                         Ok(json_response(
                             200,
                             &a.to_json(principal_type(&a.principal_id)),
@@ -1375,6 +1560,14 @@ fn tenant_not_found(t: &str) -> ArmError {
         "TenantNotFound",
         format!("The tenant '{t}' could not be found."),
     )
+}
+
+/// A directory refusal as ARM's 409 with its code; a store failure as a 500.
+fn dir_error(e: auth::DirError) -> ArmError {
+    match e {
+        auth::DirError::Refused { code, message } => ArmError::new(409, code, message),
+        auth::DirError::Store(s) => internal(s),
+    }
 }
 
 fn internal(e: String) -> ArmError {

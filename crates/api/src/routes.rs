@@ -52,6 +52,15 @@ pub struct Req {
     pub query: HashMap<String, String>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// Who decides the links of a write (`None`: no authentication, `--insecure-http`).
+    pub links: Option<Arc<dyn LinkCheck>>,
+}
+
+/// Azure's linked authorization for one request's principal: may it link the written
+/// resource to each of these? Called with the links of the cleaned document the write will
+/// store ([`ops::Prepared::links`]), never of the raw body.
+pub trait LinkCheck: Send + Sync {
+    fn check(&self, links: &[model::links::Linked]) -> ArmResult<()>;
 }
 
 /// Kinds that provision asynchronously.
@@ -342,6 +351,12 @@ impl App {
         }
         if *m == Method::PUT {
             let body = http::parse_body(&req.body, false)?;
+            // One parse, one spelling: the links are authorized on the document the write
+            // stores, and the schema work is done before the writer lock is taken.
+            let prepared = ops::prepare(id, &body)?;
+            if let Some(check) = &req.links {
+                check.check(&prepared.links())?;
+            }
             let opts = PutOptions {
                 sync_remote_address_space: req
                     .query
@@ -368,7 +383,7 @@ impl App {
             let created = tokio::task::spawn_blocking(move || {
                 engine.write(&op_records, |tx, ctx| {
                     precond.check(tx.get(&id2.key()), &id2)?;
-                    ops::put(tx, ctx, &id2, &body, &opts)
+                    ops::put_prepared(tx, ctx, &prepared, &opts)
                 })
             })
             .await

@@ -11,6 +11,7 @@ const API: &str = "2025-07-01";
 
 struct Secure {
     base: String,
+    app: Arc<api::routes::App>,
     client: reqwest::blocking::Client,
     identity: Arc<Identity>,
     creds: Value,
@@ -61,7 +62,7 @@ impl Secure {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let tls = api::tls::setup(dir.path(), addr, &api::tls::TlsSource::SelfSigned).unwrap();
-        let router = secure_router(app, identity.clone());
+        let router = secure_router(app.clone(), identity.clone());
         rt.spawn(async move {
             let l = api::tls::TlsListener::new(listener, tls.config).unwrap();
             axum::serve(l, router).await.unwrap()
@@ -78,6 +79,7 @@ impl Secure {
         .unwrap();
         Secure {
             base: format!("https://{addr}"),
+            app,
             client,
             identity,
             creds,
@@ -332,7 +334,7 @@ fn cross_subscription_peering_needs_peer_rights_on_the_remote() {
     );
     assert_eq!(
         (st, e["error"]["code"].as_str()),
-        (403, Some("AuthorizationFailed")),
+        (403, Some("LinkedAuthorizationFailed")),
         "{e}"
     );
     assert!(e["error"]["message"]
@@ -385,4 +387,549 @@ fn insecure_http_only_on_loopback() {
     };
     let err = rt.block_on(api::serve(cfg)).unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
+}
+
+impl Secure {
+    fn revision(&self) -> u64 {
+        self.app.engine.store().revision().unwrap()
+    }
+
+    /// Asserts a refusal with `code` that moved nothing in the store; returns the message.
+    fn refused(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+        status: u16,
+        code: &str,
+    ) -> String {
+        let before = self.revision();
+        let (st, e) = self.call(Some(token), method, path, Some(body.clone()));
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path} {body} -> {e}"
+        );
+        assert_eq!(
+            self.revision(),
+            before,
+            "a refused {method} {path} changed the store"
+        );
+        e["error"]["message"].as_str().unwrap_or("").to_string()
+    }
+
+    fn raw_put(&self, token: &str, path: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .put(format!("{}{path}?api-version={API}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let st = r.status().as_u16();
+        (st, r.json().unwrap_or(Value::Null))
+    }
+}
+
+/// Two groups: `mine` where the team is Network Contributor, `theirs` where it has no rights;
+/// `theirs` holds everything one could link to.
+struct Linking {
+    s: Secure,
+    op: String,
+    team: String,
+    team_principal: Value,
+    mine: String,
+    theirs: String,
+}
+
+fn linking() -> Linking {
+    let s = Secure::start();
+    let op = s.token(&s.creds);
+    let sub = s.creds["subscriptionId"].as_str().unwrap().to_string();
+    let g = |rg: &str| format!("/subscriptions/{sub}/resourceGroups/{rg}");
+    let (mine, theirs) = (g("mine"), g("theirs"));
+    for rg in [&mine, &theirs] {
+        s.ok(&op, "PUT", rg, Some(json!({"location": "westeurope"})));
+    }
+    let n = "providers/Microsoft.Network";
+    s.ok(&op, "PUT", &format!("{mine}/{n}/virtualNetworks/va"), Some(json!({"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}, "subnets": [{"name": "s", "properties": {"addressPrefix": "10.1.0.0/24"}}, {"name": "GatewaySubnet", "properties": {"addressPrefix": "10.1.255.0/27"}}]}})));
+    s.ok(&op, "PUT", &format!("{theirs}/{n}/virtualNetworks/vb"), Some(json!({"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.2.0.0/16"]}, "subnets": [{"name": "s", "properties": {"addressPrefix": "10.2.0.0/24"}}, {"name": "GatewaySubnet", "properties": {"addressPrefix": "10.2.255.0/27"}}]}})));
+    s.ok(
+        &op,
+        "PUT",
+        &format!("{theirs}/{n}/routeTables/rt"),
+        Some(json!({"location": "westeurope"})),
+    );
+    for ip in ["pip", "gwpip"] {
+        s.ok(&op, "PUT", &format!("{theirs}/{n}/publicIPAddresses/{ip}"), Some(json!({"location": "westeurope", "sku": {"name": "Standard"}, "properties": {"publicIPAllocationMethod": "Static"}})));
+    }
+    s.ok(&op, "PUT", &format!("{mine}/{n}/publicIPAddresses/mypip"), Some(json!({"location": "westeurope", "sku": {"name": "Standard"}, "properties": {"publicIPAllocationMethod": "Static"}})));
+    s.ok(&op, "PUT", &format!("{theirs}/{n}/localNetworkGateways/lgw"), Some(json!({"location": "westeurope", "properties": {"gatewayIpAddress": "198.18.9.1", "localNetworkAddressSpace": {"addressPrefixes": ["192.168.0.0/16"]}}})));
+    let gw = |vnet: &str, ip: &str| {
+        json!({"location": "westeurope", "properties": {"gatewayType": "Vpn", "vpnType": "RouteBased", "sku": {"name": "VpnGw1", "tier": "VpnGw1"},
+        "ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": format!("{vnet}/subnets/GatewaySubnet")}, "publicIPAddress": {"id": ip}}}]}})
+    };
+    s.ok(
+        &op,
+        "PUT",
+        &format!("{theirs}/{n}/virtualNetworkGateways/gwb"),
+        Some(gw(
+            &format!("{theirs}/{n}/virtualNetworks/vb"),
+            &format!("{theirs}/{n}/publicIPAddresses/gwpip"),
+        )),
+    );
+    // Provisioning finishes in the background: wait, so that revisions only move by request.
+    for _ in 0..200 {
+        let g = s.ok(
+            &op,
+            "GET",
+            &format!("{theirs}/{n}/virtualNetworkGateways/gwb"),
+            None,
+        );
+        if g["properties"]["provisioningState"] == "Succeeded" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let team_principal = s.principal(&op, "Network Contributor", &[&mine]);
+    let team = s.token(&team_principal);
+    Linking {
+        s,
+        op,
+        team,
+        team_principal,
+        mine,
+        theirs,
+    }
+}
+
+/// Item 1 of the hardening issue: the attack that found it — the body's member spelled in
+/// another letter case — and its variants. Every one is refused, and nothing is written.
+#[test]
+fn authorization_reads_the_document_the_model_writes() {
+    let l = linking();
+    let (s, t) = (&l.s, &l.team);
+    let n = "providers/Microsoft.Network";
+    let vb = format!("{}/{n}/virtualNetworks/vb", l.theirs);
+    let peering = format!(
+        "{}/{n}/virtualNetworks/va/virtualNetworkPeerings/a-b",
+        l.mine
+    );
+    for body in [
+        json!({"Properties": {"remoteVirtualNetwork": {"id": vb}}}),
+        json!({"PROPERTIES": {"RemoteVirtualNetwork": {"id": vb}}}),
+        json!({"properties": {"remotevirtualnetwork": {"id": vb}}}),
+        json!({"properties": {"remoteVirtualNetwork": {"ID": vb}}}),
+        json!({"properties": {"remoteVirtualNetwork": {"Id": vb.to_uppercase()}}}),
+        json!({"properties": {"remoteVirtualNetwork": {"id": format!("{vb}/")}}}),
+        json!({"properties": {"remoteVirtualNetwork": {"id": vb, "name": "va"}}}),
+    ] {
+        let m = s.refused(t, "PUT", &peering, body, 403, "LinkedAuthorizationFailed");
+        assert!(
+            m.contains("Microsoft.Network/virtualNetworks/peer/action"),
+            "{m}"
+        );
+    }
+    // The same member twice (in any case): refused as ambiguous before anyone reads it.
+    let before = s.revision();
+    for raw in [
+        format!(
+            r#"{{"properties": {{"remoteVirtualNetwork": {{"id": "{}/{n}/virtualNetworks/va"}}}}, "Properties": {{"remoteVirtualNetwork": {{"id": "{vb}"}}}}}}"#,
+            l.mine
+        ),
+        format!(
+            r#"{{"properties": {{"remoteVirtualNetwork": {{"id": "{vb}"}}}}, "properties": {{}}}}"#
+        ),
+        format!(
+            r#"{{"properties": {{"remoteVirtualNetwork": {{"id": "{}/{n}/virtualNetworks/va", "ID": "{vb}"}}}}}}"#,
+            l.mine
+        ),
+    ] {
+        let (st, e) = s.raw_put(t, &peering, &raw);
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (400, Some("InvalidRequestFormat")),
+            "{raw} -> {e}"
+        );
+    }
+    assert_eq!(s.revision(), before);
+    // The VNet's own PUT with an inline peering is the same link.
+    s.refused(
+        t,
+        "PUT",
+        &format!("{}/{n}/virtualNetworks/va", l.mine),
+        json!({"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]},
+            "subnets": [{"name": "s", "properties": {"addressPrefix": "10.1.0.0/24"}}, {"name": "GatewaySubnet", "properties": {"addressPrefix": "10.1.255.0/27"}}],
+            "virtualNetworkPeerings": [{"name": "a-b", "Properties": {"remoteVirtualNetwork": {"id": vb}}}]}}),
+        403,
+        "LinkedAuthorizationFailed",
+    );
+}
+
+/// Item 2: every reference a write can make needs Azure's linked action on its target.
+#[test]
+fn linked_authorization_on_every_reference() {
+    let l = linking();
+    let (s, t) = (&l.s, &l.team);
+    let n = "providers/Microsoft.Network";
+    let (mine, theirs) = (&l.mine, &l.theirs);
+    let their_subnet = format!("{theirs}/{n}/virtualNetworks/vb/subnets/s");
+    let my_subnet = format!("{mine}/{n}/virtualNetworks/va/subnets/s");
+    let nic = |cfg: Value| json!({"location": "westeurope", "properties": {"ipConfigurations": [{"name": "c", "properties": cfg}]}});
+    let cases: Vec<(&str, String, Value, &str)> = vec![
+        (
+            "NIC joining another group's subnet",
+            format!("{mine}/{n}/networkInterfaces/n1"),
+            nic(json!({"subnet": {"id": their_subnet}})),
+            "Microsoft.Network/virtualNetworks/subnets/join/action",
+        ),
+        (
+            "NIC taking another group's public IP",
+            format!("{mine}/{n}/networkInterfaces/n2"),
+            nic(
+                json!({"subnet": {"id": my_subnet}, "publicIPAddress": {"id": format!("{theirs}/{n}/publicIPAddresses/pip")}}),
+            ),
+            "Microsoft.Network/publicIPAddresses/join/action",
+        ),
+        (
+            "subnet using another group's route table",
+            format!("{mine}/{n}/virtualNetworks/va/subnets/s2"),
+            json!({"properties": {"addressPrefix": "10.1.2.0/24", "routeTable": {"id": format!("{theirs}/{n}/routeTables/rt")}}}),
+            "Microsoft.Network/routeTables/join/action",
+        ),
+        (
+            "gateway in another group's GatewaySubnet",
+            format!("{mine}/{n}/virtualNetworkGateways/gwa"),
+            json!({"location": "westeurope", "properties": {"gatewayType": "Vpn", "vpnType": "RouteBased", "sku": {"name": "VpnGw1", "tier": "VpnGw1"},
+                "ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": format!("{theirs}/{n}/virtualNetworks/vb/subnets/GatewaySubnet")}, "publicIPAddress": {"id": format!("{mine}/{n}/publicIPAddresses/mypip")}}}]}}),
+            "Microsoft.Network/virtualNetworks/subnets/join/action",
+        ),
+        (
+            "gateway with another group's public IP",
+            format!("{mine}/{n}/virtualNetworkGateways/gwa"),
+            json!({"location": "westeurope", "properties": {"gatewayType": "Vpn", "vpnType": "RouteBased", "sku": {"name": "VpnGw1", "tier": "VpnGw1"},
+                "ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": format!("{mine}/{n}/virtualNetworks/va/subnets/GatewaySubnet")}, "publicIPAddress": {"id": format!("{theirs}/{n}/publicIPAddresses/pip")}}}]}}),
+            "Microsoft.Network/publicIPAddresses/join/action",
+        ),
+        (
+            "connection through another group's gateway",
+            format!("{mine}/{n}/connections/c1"),
+            json!({"location": "westeurope", "properties": {"connectionType": "IPsec", "sharedKey": "abc", "virtualNetworkGateway1": {"id": format!("{theirs}/{n}/virtualNetworkGateways/gwb")}, "localNetworkGateway2": {"id": format!("{theirs}/{n}/localNetworkGateways/lgw")}}}),
+            "Microsoft.Network/virtualNetworkGateways/join/action",
+        ),
+        (
+            "connection to another group's local gateway",
+            format!("{mine}/{n}/connections/c2"),
+            json!({"location": "westeurope", "properties": {"connectionType": "IPsec", "sharedKey": "abc", "virtualNetworkGateway1": {"id": format!("{theirs}/{n}/virtualNetworkGateways/gwb")}, "localNetworkGateway2": {"id": format!("{theirs}/{n}/localNetworkGateways/lgw")}}}),
+            "Microsoft.Network/localNetworkGateways/join/action",
+        ),
+        // Free-form fields vnet stores without reading still may not point into other scopes:
+        // they would count as references ("in use") and block the owner's deletes.
+        (
+            "a reference hidden in a free-form field",
+            format!("{mine}/{n}/virtualNetworks/va/subnets/s3"),
+            json!({"properties": {"addressPrefix": "10.1.3.0/24", "applicationGatewayIPConfigurations": [{"properties": {"subnet": {"id": their_subnet}}}]}}),
+            "Microsoft.Network/virtualNetworks/subnets/join/action",
+        ),
+        (
+            "a reference in a string field",
+            format!("{mine}/{n}/virtualNetworkGateways/gwa"),
+            json!({"location": "westeurope", "properties": {"gatewayType": "Vpn", "vpnType": "RouteBased", "sku": {"name": "VpnGw1", "tier": "VpnGw1"}, "vNetExtendedLocationResourceId": their_subnet,
+                "ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": format!("{mine}/{n}/virtualNetworks/va/subnets/GatewaySubnet")}, "publicIPAddress": {"id": format!("{mine}/{n}/publicIPAddresses/mypip")}}}]}}),
+            "Microsoft.Network/virtualNetworks/subnets/join/action",
+        ),
+        (
+            "a resource group named as a scope",
+            format!("{mine}/{n}/networkInterfaces/n3"),
+            json!({"location": "westeurope", "properties": {"privateLinkService": {"id": theirs}, "ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": my_subnet}}}]}}),
+            "Microsoft.Resources/subscriptions/resourceGroups/join/action",
+        ),
+    ];
+    for (what, path, body, action) in &cases {
+        let m = s.refused(
+            t,
+            "PUT",
+            path,
+            body.clone(),
+            403,
+            "LinkedAuthorizationFailed",
+        );
+        assert!(m.contains(action), "{what}: {m}");
+        assert!(
+            m.contains(&l.team_principal["clientId"].as_str().unwrap().to_string()),
+            "{what}: {m}"
+        );
+    }
+    // With Network Contributor on the other group too, each link is made.
+    let p = s
+        .identity
+        .dir
+        .principal(l.team_principal["clientId"].as_str().unwrap())
+        .unwrap();
+    s.ok(&l.op, "PUT", &format!("{theirs}/providers/Microsoft.Authorization/roleAssignments/{}", uuid::Uuid::new_v4()),
+        Some(json!({"properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7", "principalId": p.object_id}})));
+    for (what, path, body, _) in &cases[..3] {
+        let (st, b) = s.call(Some(t), "PUT", path, Some(body.clone()));
+        assert!(st < 300, "{what}: {st} {b}");
+    }
+}
+
+/// Item 3: an Owner at `/` of one tenant reaches nothing of another; the operator and every
+/// tenant's last root Owner stay.
+#[test]
+fn tenants_are_walls() {
+    let s = Secure::start();
+    let op = s.token(&s.creds);
+    let home = s.creds["tenantId"].as_str().unwrap().to_string();
+    let sub_a = s.creds["subscriptionId"].as_str().unwrap().to_string();
+    // The platform (the operator) makes tenant B; B's first Owner comes back once.
+    let tb = uuid::Uuid::new_v4().to_string();
+    let b = s.ok(
+        &op,
+        "PUT",
+        &format!("/providers/Vnet.Identity/tenants/{tb}"),
+        Some(json!({"displayName": "B"})),
+    );
+    let owner_b = b["owner"].clone();
+    assert!(
+        owner_b["clientSecret"]
+            .as_str()
+            .is_some_and(|x| x.len() >= 32),
+        "{b}"
+    );
+    let tok_b = s.token(&owner_b);
+    // B's Owner works in B: its own subscription (the platform hands it out), its directory.
+    let sub_b = uuid::Uuid::new_v4().to_string();
+    s.ok(
+        &op,
+        "PUT",
+        &format!("/subscriptions/{sub_b}"),
+        Some(json!({"displayName": "B", "tenantId": tb})),
+    );
+    s.ok(
+        &tok_b,
+        "PUT",
+        &format!("/subscriptions/{sub_b}/resourcegroups/gb"),
+        Some(json!({"location": "westeurope"})),
+    );
+    let minted = s.ok(
+        &tok_b,
+        "PUT",
+        &format!(
+            "/providers/Vnet.Identity/tenants/{tb}/servicePrincipals/{}",
+            uuid::Uuid::new_v4()
+        ),
+        Some(json!({})),
+    );
+    // ... and nothing in the home tenant. The attack that found it: mint a principal in the
+    // operator's tenant, make it Owner at `/`, delete the operator.
+    let op_app = s.creds["clientId"].as_str().unwrap().to_string();
+    let op_oid = s.identity.dir.principal(&op_app).unwrap().object_id;
+    s.refused(
+        &tok_b,
+        "PUT",
+        &format!(
+            "/providers/Vnet.Identity/tenants/{home}/servicePrincipals/{}",
+            uuid::Uuid::new_v4()
+        ),
+        json!({}),
+        403,
+        "AuthorizationFailed",
+    );
+    s.refused(
+        &tok_b,
+        "PUT",
+        &format!(
+            "/providers/Vnet.Identity/tenants/{}/servicePrincipals/{}",
+            home.to_uppercase(),
+            uuid::Uuid::new_v4()
+        ),
+        json!({}),
+        403,
+        "AuthorizationFailed",
+    );
+    let n = s.identity.dir.principals(&home).len();
+    let (st, _) = s.call(
+        Some(&tok_b),
+        "DELETE",
+        &format!("/providers/Vnet.Identity/tenants/{home}/servicePrincipals/{op_app}"),
+        None,
+    );
+    assert_eq!(st, 403);
+    assert_eq!(
+        s.identity.dir.principals(&home).len(),
+        n,
+        "nothing deleted in the home tenant"
+    );
+    assert!(s.identity.dir.principal(&op_app).is_some());
+    // Role assignments at `/` name only B's principals; A's are neither visible nor removable.
+    let (st, e) = s.call(Some(&tok_b), "PUT", &format!("/providers/Microsoft.Authorization/roleAssignments/{}", uuid::Uuid::new_v4()),
+        Some(json!({"properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "principalId": op_oid}})));
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (400, Some("PrincipalNotFound")),
+        "{e}"
+    );
+    let listed = s.ok(
+        &tok_b,
+        "GET",
+        "/providers/Microsoft.Authorization/roleAssignments",
+        None,
+    );
+    assert!(
+        listed["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["properties"]["principalId"] != op_oid.as_str()),
+        "{listed}"
+    );
+    let op_ra = s
+        .identity
+        .dir
+        .assignments()
+        .into_iter()
+        .find(|a| a.principal_id == op_oid)
+        .unwrap();
+    let (st, _) = s.call(
+        Some(&tok_b),
+        "DELETE",
+        &format!(
+            "/providers/Microsoft.Authorization/roleAssignments/{}",
+            op_ra.name
+        ),
+        None,
+    );
+    assert_eq!(st, 204, "another tenant's assignment is not there for B");
+    assert!(s.identity.dir.assignment(&op_ra.name).is_some());
+    // A's subscription and resources: out of B's reach (and of the links B could make).
+    let (st, _) = s.call(
+        Some(&tok_b),
+        "GET",
+        &format!("/subscriptions/{sub_a}/resourcegroups"),
+        None,
+    );
+    assert!(st == 401 || st == 403, "{st}");
+    s.ok(
+        &op,
+        "PUT",
+        &format!("/subscriptions/{sub_a}/resourcegroups/ga"),
+        Some(json!({"location": "westeurope"})),
+    );
+    s.ok(&op, "PUT", &format!("/subscriptions/{sub_a}/resourceGroups/ga/providers/Microsoft.Network/virtualNetworks/va"), Some(vnet("10.1.0.0/16")));
+    s.ok(&tok_b, "PUT", &format!("/subscriptions/{sub_b}/resourceGroups/gb/providers/Microsoft.Network/virtualNetworks/vb"), Some(vnet("10.2.0.0/16")));
+    s.refused(&tok_b, "PUT", &format!("/subscriptions/{sub_b}/resourceGroups/gb/providers/Microsoft.Network/virtualNetworks/vb/virtualNetworkPeerings/b-a"),
+        json!({"properties": {"remoteVirtualNetwork": {"id": format!("/subscriptions/{sub_a}/resourceGroups/ga/providers/Microsoft.Network/virtualNetworks/va")}}}), 403, "LinkedAuthorizationFailed");
+    // Nor the other way: the operator's root Owner holds nothing in B.
+    let (st, _) = s.call(
+        Some(&op),
+        "GET",
+        &format!("/subscriptions/{sub_b}/resourcegroups"),
+        None,
+    );
+    assert!(st == 401 || st == 403, "{st}");
+    s.refused(&op, "PUT", &format!("/subscriptions/{sub_a}/resourceGroups/ga/providers/Microsoft.Network/virtualNetworks/va/virtualNetworkPeerings/a-b"),
+        json!({"properties": {"remoteVirtualNetwork": {"id": format!("/subscriptions/{sub_b}/resourceGroups/gb/providers/Microsoft.Network/virtualNetworks/vb")}}}), 403, "LinkedAuthorizationFailed");
+    let (st, _) = s.call(
+        Some(&op),
+        "DELETE",
+        &format!(
+            "/providers/Vnet.Identity/tenants/{tb}/servicePrincipals/{}",
+            minted["appId"]
+                .as_str()
+                .or(minted["clientId"].as_str())
+                .unwrap_or("x")
+        ),
+        None,
+    );
+    assert_eq!(st, 403);
+    // B cannot make tenants (the platform's), nor hand itself subscriptions of A's.
+    s.refused(
+        &tok_b,
+        "PUT",
+        &format!("/providers/Vnet.Identity/tenants/{}", uuid::Uuid::new_v4()),
+        json!({}),
+        403,
+        "AuthorizationFailed",
+    );
+    let (st, _) = s.call(
+        Some(&tok_b),
+        "PUT",
+        &format!("/subscriptions/{}", uuid::Uuid::new_v4()),
+        Some(json!({"tenantId": home})),
+    );
+    assert_eq!(st, 403);
+    // Lock-outs: the operator cannot be deleted (not even by itself), nor lose its last Owner
+    // assignment; B's last root Owner cannot go either.
+    let (st, e) = s.call(
+        Some(&op),
+        "DELETE",
+        &format!("/providers/Vnet.Identity/tenants/{home}/servicePrincipals/{op_app}"),
+        None,
+    );
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("OperatorPrincipalProtected")),
+        "{e}"
+    );
+    let (st, e) = s.call(
+        Some(&op),
+        "DELETE",
+        &format!(
+            "/providers/Microsoft.Authorization/roleAssignments/{}",
+            op_ra.name
+        ),
+        None,
+    );
+    assert_eq!(st, 409, "{e}");
+    let b_ra = s
+        .identity
+        .dir
+        .assignments()
+        .into_iter()
+        .find(|a| a.principal_id == owner_b["objectId"].as_str().unwrap())
+        .unwrap();
+    let (st, e) = s.call(
+        Some(&tok_b),
+        "DELETE",
+        &format!(
+            "/providers/Microsoft.Authorization/roleAssignments/{}",
+            b_ra.name
+        ),
+        None,
+    );
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("LastOwnerOfTenant")),
+        "{e}"
+    );
+    // Another home-tenant Owner cannot take the operator's principal over (new secret).
+    let admin = s.principal(&op, "Owner", &["/"]);
+    let tok_admin = s.token(&admin);
+    let (st, e) = s.call(
+        Some(&tok_admin),
+        "PUT",
+        &format!("/providers/Vnet.Identity/tenants/{home}/servicePrincipals/{op_app}"),
+        Some(json!({"password": "attacker-chosen-secret-123"})),
+    );
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("OperatorPrincipalProtected")),
+        "{e}"
+    );
+    let (st, e) = s.call(
+        Some(&tok_admin),
+        "DELETE",
+        &format!("/providers/Vnet.Identity/tenants/{home}/servicePrincipals/{op_app}"),
+        None,
+    );
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("OperatorPrincipalProtected")),
+        "{e}"
+    );
+    // The operator still signs in.
+    s.token(&s.creds);
 }

@@ -4,6 +4,11 @@
 //! resource's fields once lets one function refuse unknown or wrongly typed fields (with the
 //! JSON path in the message), drop read-only fields that clients echo back from a GET, and
 //! strip write-only secrets (`sharedKey`, `radiusServerSecret`) from every response.
+//!
+//! The cleaned value is the one document every later step reads: the model writes it and the
+//! authorizer takes its linked scopes from it ([`crate::links`]). So cleaning refuses what two
+//! readers could read two ways: a member given twice in different letter cases
+//! (`"properties"` and `"Properties"`), or a reference whose `id` is spelled twice.
 
 use crate::error::{ArmError, ArmResult};
 use serde_json::{Map, Value};
@@ -22,6 +27,19 @@ pub enum Ty {
     StrMap,
     /// Anything (free-form objects vnet stores without looking inside).
     Any,
+    /// A reference to another resource, `{"id": "…"}`: linking to it needs `Link::action` on
+    /// the referenced resource (Azure's linked authorization). Only `id` is kept: clients that
+    /// send the whole referenced resource (SDK models fetched with a GET) have the rest
+    /// ignored, as Azure stores references by id.
+    Ref(&'static Link),
+}
+
+/// What a reference field lets the writer do to the resource it names.
+#[derive(Debug)]
+pub struct Link {
+    /// The RBAC action the writer needs on the referenced resource, e.g.
+    /// `Microsoft.Network/virtualNetworks/subnets/join/action`.
+    pub action: &'static str,
 }
 
 /// Who may write a field.
@@ -65,8 +83,6 @@ pub const fn wo(name: &'static str, ty: Ty) -> F {
     }
 }
 
-/// `{"id": "..."}` references.
-pub const REF: Ty = Ty::Obj(&[rw("id", Ty::Str)]);
 pub const STRS: Ty = Ty::Arr(&Ty::Str);
 
 fn type_name(t: &Ty) -> &'static str {
@@ -75,7 +91,7 @@ fn type_name(t: &Ty) -> &'static str {
         Ty::Str => "String",
         Ty::Int => "Integer",
         Ty::Num => "Number",
-        Ty::Obj(_) | Ty::StrMap => "Object",
+        Ty::Obj(_) | Ty::StrMap | Ty::Ref(_) => "Object",
         Ty::Arr(_) => "Array",
         Ty::Any => "Any",
     }
@@ -127,8 +143,21 @@ pub fn clean(v: &Value, ty: &Ty, path: &str) -> ArmResult<Value> {
             }
             Ok(Value::Array(out))
         }
+        Ty::Ref(_) => {
+            let m = v.as_object().ok_or_else(wrong)?;
+            refuse_case_twins(m, path)?;
+            let mut out = Map::new();
+            if let Some((_, id)) = m.iter().find(|(k, _)| k.eq_ignore_ascii_case("id")) {
+                if !id.is_null() {
+                    let p = join(path, "id");
+                    out.insert("id".into(), clean(id, &Ty::Str, &p)?);
+                }
+            }
+            Ok(Value::Object(out))
+        }
         Ty::Obj(fields) => {
             let m = v.as_object().ok_or_else(wrong)?;
+            refuse_case_twins(m, path)?;
             let mut out = Map::new();
             for (k, x) in m {
                 let f = fields
@@ -148,6 +177,28 @@ pub fn clean(v: &Value, ty: &Ty, path: &str) -> ArmResult<Value> {
             Ok(Value::Object(out))
         }
     }
+}
+
+/// Refuses an object that names one member twice in different letter cases: members match
+/// case-insensitively, so which of the two counts would be a guess.
+fn refuse_case_twins(m: &Map<String, Value>, path: &str) -> ArmResult<()> {
+    if m.len() < 2 {
+        return Ok(());
+    }
+    let mut seen: Vec<String> = m.keys().map(|k| k.to_ascii_lowercase()).collect();
+    seen.sort_unstable();
+    if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
+        let name = m
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(&w[0]))
+            .cloned()
+            .unwrap_or_default();
+        return Err(ArmError::invalid_format(format!(
+            "Cannot parse the request: member '{name}' appears more than once at path '{path}' (member names are case-insensitive)."
+        ))
+        .with_target(join(path, &name)));
+    }
+    Ok(())
 }
 
 /// Removes write-only fields (secrets) from a value shaped by `ty`.
@@ -198,6 +249,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v, json!({"a": 1, "secret": "s", "list": [{"x": true}]}));
+        let e = clean(&json!({"a": 1, "A": 2}), &T, "").unwrap_err();
+        assert!(e.message.contains("more than once"), "{}", e.message);
         let e = clean(&json!({"list": [{"x": "yes"}]}), &T, "properties").unwrap_err();
         assert!(e.message.contains("properties.list[0].x"), "{}", e.message);
         assert!(clean(&json!({"a": "1"}), &T, "").is_err());

@@ -2,7 +2,45 @@
 //! the 2026-03-01 additions). Fields typed `Any` are stored and echoed but not interpreted.
 
 use crate::id::Kind;
-use crate::schema::{ro, rw, wo, Ty, STRS};
+use crate::schema::{ro, rw, wo, Link, Ty, STRS};
+
+/// Reference fields and the action linking to each needs on the referenced resource
+/// (Azure's linked authorization; see [`crate::links`]).
+mod link {
+    use super::{Link, Ty};
+    const fn r(action: &'static str) -> Link {
+        Link { action }
+    }
+    pub const SUBNET: Ty = Ty::Ref(&r("Microsoft.Network/virtualNetworks/subnets/join/action"));
+    pub const PEER: Ty = Ty::Ref(&r("Microsoft.Network/virtualNetworks/peer/action"));
+    pub const PUBLIC_IP: Ty = Ty::Ref(&r("Microsoft.Network/publicIPAddresses/join/action"));
+    pub const PUBLIC_IP_PREFIX: Ty = Ty::Ref(&r("Microsoft.Network/publicIPPrefixes/join/action"));
+    pub const ROUTE_TABLE: Ty = Ty::Ref(&r("Microsoft.Network/routeTables/join/action"));
+    pub const NSG: Ty = Ty::Ref(&r("Microsoft.Network/networkSecurityGroups/join/action"));
+    pub const NAT_GATEWAY: Ty = Ty::Ref(&r("Microsoft.Network/natGateways/join/action"));
+    pub const DDOS_PLAN: Ty = Ty::Ref(&r("Microsoft.Network/ddosProtectionPlans/join/action"));
+    pub const SERVICE_ENDPOINT_POLICIES: Ty = Ty::Arr(&Ty::Ref(&r(
+        "Microsoft.Network/serviceEndpointPolicies/join/action",
+    )));
+    pub const ASGS: Ty = Ty::Arr(&Ty::Ref(&r(
+        "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action",
+    )));
+    pub const LB_POOLS: Ty = Ty::Arr(&Ty::Ref(&r(
+        "Microsoft.Network/loadBalancers/backendAddressPools/join/action",
+    )));
+    pub const LB_NAT_RULES: Ty = Ty::Arr(&Ty::Ref(&r(
+        "Microsoft.Network/loadBalancers/inboundNatRules/join/action",
+    )));
+    pub const APPGW_POOLS: Ty = Ty::Arr(&Ty::Ref(&r(
+        "Microsoft.Network/applicationGateways/backendAddressPools/join/action",
+    )));
+    pub const GATEWAY_LB: Ty = Ty::Ref(&r(
+        "Microsoft.Network/loadBalancers/frontendIPConfigurations/join/action",
+    ));
+    pub const GATEWAY: Ty = Ty::Ref(&r("Microsoft.Network/virtualNetworkGateways/join/action"));
+    pub const LOCAL_GATEWAY: Ty = Ty::Ref(&r("Microsoft.Network/localNetworkGateways/join/action"));
+    pub const CIRCUIT: Ty = Ty::Ref(&r("Microsoft.Network/expressRouteCircuits/join/action"));
+}
 
 const PREFIXES: Ty = Ty::Obj(&[
     rw("addressPrefixes", STRS),
@@ -41,11 +79,11 @@ macro_rules! tracked {
 pub const SUBNET_PROPS: Ty = Ty::Obj(&[
     rw("addressPrefix", Ty::Str),
     rw("addressPrefixes", STRS),
-    rw("networkSecurityGroup", Ty::Any),
-    rw("routeTable", Ty::Any),
-    rw("natGateway", Ty::Any),
+    rw("networkSecurityGroup", link::NSG),
+    rw("routeTable", link::ROUTE_TABLE),
+    rw("natGateway", link::NAT_GATEWAY),
     rw("serviceEndpoints", Ty::Any),
-    rw("serviceEndpointPolicies", Ty::Any),
+    rw("serviceEndpointPolicies", link::SERVICE_ENDPOINT_POLICIES),
     rw("delegations", Ty::Any),
     rw("privateEndpointNetworkPolicies", Ty::Str),
     rw("privateLinkServiceNetworkPolicies", Ty::Str),
@@ -70,7 +108,7 @@ pub const PEERING_PROPS: Ty = Ty::Obj(&[
     rw("allowForwardedTraffic", Ty::Bool),
     rw("allowGatewayTransit", Ty::Bool),
     rw("useRemoteGateways", Ty::Bool),
-    rw("remoteVirtualNetwork", Ty::Any),
+    rw("remoteVirtualNetwork", link::PEER),
     rw("doNotVerifyRemoteGateways", Ty::Bool),
     rw("peerCompleteVnets", Ty::Bool),
     rw("enableOnlyIPv6Peering", Ty::Bool),
@@ -97,7 +135,7 @@ pub const VNET: Ty = tracked!(
         rw("dhcpOptions", Ty::Obj(&[rw("dnsServers", STRS)])),
         rw("enableDdosProtection", Ty::Bool),
         rw("enableVmProtection", Ty::Bool),
-        rw("ddosProtectionPlan", Ty::Any),
+        rw("ddosProtectionPlan", link::DDOS_PLAN),
         rw(
             "bgpCommunities",
             Ty::Obj(&[
@@ -122,14 +160,14 @@ pub const IPCONFIG_PROPS: Ty = Ty::Obj(&[
     rw("privateIPAllocationMethod", Ty::Str),
     rw("privateIPAddressVersion", Ty::Str),
     rw("privateIPAddressPrefixLength", Ty::Int),
-    rw("subnet", Ty::Any),
-    rw("publicIPAddress", Ty::Any),
+    rw("subnet", link::SUBNET),
+    rw("publicIPAddress", link::PUBLIC_IP),
     rw("primary", Ty::Bool),
-    rw("applicationSecurityGroups", Ty::Any),
-    rw("loadBalancerBackendAddressPools", Ty::Any),
-    rw("loadBalancerInboundNatRules", Ty::Any),
-    rw("applicationGatewayBackendAddressPools", Ty::Any),
-    rw("gatewayLoadBalancer", Ty::Any),
+    rw("applicationSecurityGroups", link::ASGS),
+    rw("loadBalancerBackendAddressPools", link::LB_POOLS),
+    rw("loadBalancerInboundNatRules", link::LB_NAT_RULES),
+    rw("applicationGatewayBackendAddressPools", link::APPGW_POOLS),
+    rw("gatewayLoadBalancer", link::GATEWAY_LB),
     rw("virtualNetworkTaps", Ty::Any),
     ro("privateLinkConnectionProperties", Ty::Any),
     ro("provisioningState", Ty::Any),
@@ -151,7 +189,7 @@ pub const NIC: Ty = tracked!(
         rw("enableAcceleratedNetworking", Ty::Bool),
         rw("enableIPForwarding", Ty::Bool),
         rw("disableTcpStateTracking", Ty::Bool),
-        rw("networkSecurityGroup", Ty::Any),
+        rw("networkSecurityGroup", link::NSG),
         rw("nicType", Ty::Str),
         rw("auxiliaryMode", Ty::Str),
         rw("auxiliarySku", Ty::Str),
@@ -197,10 +235,10 @@ pub const PUBLIC_IP: Ty = tracked!(
         rw("idleTimeoutInMinutes", Ty::Int),
         rw("dnsSettings", Ty::Any),
         rw("ipTags", Ty::Any),
-        rw("publicIPPrefix", Ty::Any),
+        rw("publicIPPrefix", link::PUBLIC_IP_PREFIX),
         rw("ddosSettings", Ty::Any),
         rw("deleteOption", Ty::Str),
-        rw("natGateway", Ty::Any),
+        rw("natGateway", link::NAT_GATEWAY),
         rw("linkedPublicIPAddress", Ty::Any),
         rw("servicePublicIPAddress", Ty::Any),
         rw("migrationPhase", Ty::Str),
@@ -272,8 +310,8 @@ pub const GATEWAY: Ty = tracked!(
             "ipConfigurations",
             Ty::Arr(&child!(Ty::Obj(&[
                 rw("privateIPAllocationMethod", Ty::Str),
-                rw("subnet", Ty::Any),
-                rw("publicIPAddress", Ty::Any),
+                rw("subnet", link::SUBNET),
+                rw("publicIPAddress", link::PUBLIC_IP),
                 ro("privateIPAddress", Ty::Any),
                 ro("provisioningState", Ty::Any),
             ])))
@@ -300,7 +338,7 @@ pub const GATEWAY: Ty = tracked!(
         rw("allowRemoteVnetTraffic", Ty::Bool),
         rw("bgpSettings", BGP_SETTINGS),
         rw("customRoutes", PREFIXES),
-        rw("gatewayDefaultSite", Ty::Any),
+        rw("gatewayDefaultSite", link::LOCAL_GATEWAY),
         rw("vpnClientConfiguration", VPN_CLIENT),
         rw("virtualNetworkGatewayPolicyGroups", Ty::Any),
         rw(
@@ -348,10 +386,10 @@ pub const IPSEC_POLICY: Ty = Ty::Obj(&[
 ]);
 
 pub const CONNECTION: Ty = tracked!(Ty::Obj(&[
-    rw("virtualNetworkGateway1", Ty::Any),
-    rw("virtualNetworkGateway2", Ty::Any),
-    rw("localNetworkGateway2", Ty::Any),
-    rw("peer", Ty::Any),
+    rw("virtualNetworkGateway1", link::GATEWAY),
+    rw("virtualNetworkGateway2", link::GATEWAY),
+    rw("localNetworkGateway2", link::LOCAL_GATEWAY),
+    rw("peer", link::CIRCUIT),
     wo("authorizationKey", Ty::Str),
     rw("connectionType", Ty::Str),
     rw("connectionProtocol", Ty::Str),

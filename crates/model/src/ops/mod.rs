@@ -29,6 +29,48 @@ pub struct PutOptions {
     pub sync_remote_address_space: bool,
 }
 
+/// A PUT body checked against its kind's schema, before any state is read: the one cleaned
+/// document that both the authorizer ([`Prepared::links`]) and the write ([`put_prepared`])
+/// read. Preparing needs no lock, so an expensive body is parsed outside the writer's.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    id: ResourceId,
+    doc: Value,
+}
+
+impl Prepared {
+    pub fn id(&self) -> &ResourceId {
+        &self.id
+    }
+
+    /// The cleaned document: members in the schema's spelling, read-only fields dropped.
+    pub fn doc(&self) -> &Value {
+        &self.doc
+    }
+
+    /// The resources this write links to and the action each link needs
+    /// ([`crate::links`]).
+    pub fn links(&self) -> Vec<crate::links::Linked> {
+        crate::links::linked(self.id.kind, &self.id.to_id(), &self.doc)
+    }
+}
+
+/// Checks what can be checked of a PUT without the state: the subscription and name in the
+/// path, and the body against the kind's schema.
+pub fn prepare(id: &ResourceId, body: &Value) -> ArmResult<Prepared> {
+    id::check_subscription(&id.subscription)?;
+    id::check_name(id.kind, id.leaf())?;
+    if !body.is_object() {
+        return Err(ArmError::invalid_format(
+            "The request body must be a JSON object.",
+        ));
+    }
+    Ok(Prepared {
+        id: id.clone(),
+        doc: schema::clean(body, schemas::of(id.kind), "")?,
+    })
+}
+
 /// Creates or replaces the resource `id` with `body`. Returns true when it was created.
 pub fn put(
     tx: &mut Tx,
@@ -37,14 +79,18 @@ pub fn put(
     body: &Value,
     opts: &PutOptions,
 ) -> ArmResult<bool> {
-    id::check_subscription(&id.subscription)?;
-    id::check_name(id.kind, id.leaf())?;
-    if !body.is_object() {
-        return Err(ArmError::invalid_format(
-            "The request body must be a JSON object.",
-        ));
-    }
-    let cleaned = schema::clean(body, schemas::of(id.kind), "")?;
+    put_prepared(tx, ctx, &prepare(id, body)?, opts)
+}
+
+/// Creates or replaces a prepared resource. Returns true when it was created.
+pub fn put_prepared(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    prepared: &Prepared,
+    opts: &PutOptions,
+) -> ArmResult<bool> {
+    let id = &prepared.id;
+    let cleaned = prepared.doc.clone();
     if id.kind != Kind::ResourceGroup {
         require_group(tx, id)?;
     }
