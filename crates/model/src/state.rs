@@ -19,40 +19,23 @@ pub struct State {
     refs: HashMap<String, BTreeSet<String>>,
 }
 
-/// Ids referenced by a document: every `"id"` string inside its `properties` that is not one of
-/// the document's own sub-objects.
+/// Ids referenced by a document: every resource id inside its `properties` that is not one of
+/// the document's own sub-objects ([`crate::links::referenced_ids`]), cut to the stored
+/// document it names.
 pub fn references(key: &str, doc: &Value) -> BTreeSet<String> {
-    fn walk(v: &Value, own: &str, out: &mut BTreeSet<String>) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    if k == "id" {
-                        if let Some(s) = x.as_str() {
-                            let l = s.to_ascii_lowercase();
-                            if !l.starts_with(own) && l.starts_with("/subscriptions/") {
-                                out.insert(trim_to_resource(&l));
-                            }
-                        }
-                    } else {
-                        walk(x, own, out);
-                    }
-                }
-            }
-            Value::Array(a) => a.iter().for_each(|x| walk(x, own, out)),
-            _ => {}
-        }
-    }
-    let mut out = BTreeSet::new();
-    if let Some(p) = doc.get("properties") {
-        walk(p, &format!("{key}/"), &mut out);
-    }
-    out
+    let Some(p) = doc.get("properties") else {
+        return BTreeSet::new();
+    };
+    crate::links::referenced_ids(p, key)
+        .iter()
+        .map(|id| trim_to_resource(id.trim_end_matches('/').to_ascii_lowercase().as_str()))
+        .collect()
 }
 
 /// Cuts an id below a child resource's id (e.g. a NIC ip configuration → the NIC) so that
 /// references point at stored documents. Subnets, peerings and routes are documents of their
 /// own and are kept.
-fn trim_to_resource(l: &str) -> String {
+pub fn trim_to_resource(l: &str) -> String {
     let parts: Vec<&str> = l.split('/').collect();
     // /subscriptions/s/resourcegroups/rg/providers/microsoft.network/T/n[/C/c[...]]
     if parts.len() > 11 {
