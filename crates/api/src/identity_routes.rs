@@ -189,11 +189,11 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
     let mut filter = None;
     let mut links: Option<Arc<dyn LinkCheck>> = None;
     if let Some(who) = &caller {
-        match g.authorize(&c, who) {
+        let (action, scope) = auth::required_action(c.method.as_str(), &c.segs);
+        match g.authorize(&c, who, &action, &scope) {
             Ok(f) => filter = f,
             Err(r) => return r,
         }
-        let (action, scope) = auth::required_action(c.method.as_str(), &c.segs);
         links = Some(Arc::new(PrincipalLinks {
             dir: g.id.dir.clone(),
             principal: who.principal.clone(),
@@ -762,9 +762,30 @@ impl Gate {
     /// the answer is to be filtered to the items it may read (as ARM lists resource groups and
     /// resources for principals with narrower roles).
     #[allow(clippy::result_large_err)]
-    fn authorize(&self, c: &Call, who: &Caller) -> Result<Option<(String, String)>, Response> {
+    fn authorize(
+        &self,
+        c: &Call,
+        who: &Caller,
+        action: &str,
+        scope: &str,
+    ) -> Result<Option<(String, String)>, Response> {
         let l = low_strs(c);
         let p = &who.principal;
+        // vnet's data-plane API binds NICs to namespaces and captures their packets on the
+        // server's host: the platform's (the operator's tenant), at the root, never a tenant's.
+        if l.first() == Some(&"vnet") {
+            let verb = match c.method {
+                Method::GET | Method::HEAD => "read",
+                Method::DELETE => "delete",
+                Method::POST => "action",
+                _ => "write",
+            };
+            let action = format!("Vnet.Dataplane/{}/{verb}", l.get(2).unwrap_or(&""));
+            if !self.id.dir.is_platform(p) || !self.id.dir.allowed(&p.object_id, &action, "/") {
+                return Err(http::error(&authorization_failed(p, &action, "/")));
+            }
+            return Ok(None);
+        }
         if l.first() == Some(&"subscriptions") && l.len() >= 2 {
             self.caller_subscription(c, who, &c.segs[1])?;
             let sub_scope = format!("/subscriptions/{}", c.segs[1]);
@@ -777,12 +798,11 @@ impl Gate {
                 return Ok(None);
             }
         }
-        let (action, scope) = auth::required_action(c.method.as_str(), &c.segs);
-        if !self.id.dir.allowed(&p.object_id, &action, &scope) {
-            if c.method == Method::GET && self.id.dir.has_access_below(&p.object_id, &scope) {
-                return Ok(Some((action, scope)));
+        if !self.id.dir.allowed(&p.object_id, action, scope) {
+            if c.method == Method::GET && self.id.dir.has_access_below(&p.object_id, scope) {
+                return Ok(Some((action.to_string(), scope.to_string())));
             }
-            return Err(http::error(&authorization_failed(p, &action, &scope)));
+            return Err(http::error(&authorization_failed(p, action, scope)));
         }
         Ok(None)
     }

@@ -511,6 +511,12 @@ impl App {
         let m = req.method.clone();
         let kind = parent.kind;
         let act = action.to_ascii_lowercase();
+        // An action's body may name other resources (Network Watcher's targets): reading about
+        // them needs read rights there, as Azure's linked checks do.
+        if let (Some(check), false) = (&req.links, req.body.iter().all(u8::is_ascii_whitespace)) {
+            let body = http::parse_body(&req.body, false)?;
+            check.check(&model::links::read_links(&body, &parent.to_id()))?;
+        }
         match (kind, act.as_str(), sub, &m) {
             (Kind::NetworkInterface, "effectiveroutetable", None, &Method::POST) => {
                 self.require_existing(parent)?;

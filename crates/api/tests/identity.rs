@@ -933,3 +933,73 @@ fn tenants_are_walls() {
     // The operator still signs in.
     s.token(&s.creds);
 }
+
+/// vnet's host-level API (bindings to namespaces, captures) is the platform operator's; an
+/// action naming another resource in its body (Network Watcher's next hop) needs read there.
+#[test]
+fn host_api_is_the_platforms_and_actions_check_their_targets() {
+    let l = linking();
+    let (s, t) = (&l.s, &l.team);
+    let n = "providers/Microsoft.Network";
+    // A tenant's Owner at `/` (not the platform's) and a group's Network Contributor: no host API.
+    let tb = uuid::Uuid::new_v4().to_string();
+    let b = s.ok(
+        &l.op,
+        "PUT",
+        &format!("/providers/Vnet.Identity/tenants/{tb}"),
+        Some(json!({})),
+    );
+    let tok_b = s.token(&b["owner"]);
+    let nic_path = format!("{}/{n}/networkInterfaces/their-nic", l.theirs);
+    s.ok(&l.op, "PUT", &nic_path, Some(json!({"location": "westeurope", "properties": {"ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": format!("{}/{n}/virtualNetworks/vb/subnets/s", l.theirs)}}}]}})));
+    for tok in [&tok_b, t] {
+        for (m, p) in [
+            ("GET", "/vnet/v1/dataplane".to_string()),
+            ("GET", "/vnet/v1/bindings".to_string()),
+            ("PUT", format!("/vnet/v1/bindings{nic_path}")),
+        ] {
+            let before = s.revision();
+            let (st, e) = s.call(
+                Some(tok),
+                m,
+                &p,
+                Some(json!({"netns": "/proc/1/ns/net", "managed": false})),
+            );
+            assert_eq!(
+                (st, e["error"]["code"].as_str()),
+                (403, Some("AuthorizationFailed")),
+                "{m} {p} {e}"
+            );
+            assert_eq!(s.revision(), before);
+        }
+    }
+    let (st, b) = s.call(Some(&l.op), "GET", "/vnet/v1/dataplane", None);
+    assert_eq!(st, 200, "the operator reads the data plane: {b}");
+    // Next hop from a network watcher in my group about a NIC in theirs.
+    s.ok(
+        &l.op,
+        "PUT",
+        &format!("{}/{n}/networkWatchers/nw", l.mine),
+        Some(json!({"location": "westeurope"})),
+    );
+    let body = json!({"targetResourceId": nic_path, "sourceIPAddress": "10.2.0.4", "destinationIPAddress": "10.2.0.5"});
+    let m = s.refused(
+        t,
+        "POST",
+        &format!("{}/{n}/networkWatchers/nw/nextHop", l.mine),
+        body.clone(),
+        403,
+        "LinkedAuthorizationFailed",
+    );
+    assert!(
+        m.contains("Microsoft.Network/networkInterfaces/read"),
+        "{m}"
+    );
+    let (st, r) = s.call(
+        Some(&l.op),
+        "POST",
+        &format!("{}/{n}/networkWatchers/nw/nextHop", l.mine),
+        Some(body),
+    );
+    assert_eq!(st, 200, "{r}");
+}

@@ -129,6 +129,19 @@ pub fn referenced_ids(props: &Value, own_id: &str) -> Vec<String> {
     out.into_iter().map(|l| l.scope).collect()
 }
 
+/// The resources an action's body names (a Network Watcher request's `targetResourceId`),
+/// each needing `…/<type>/read` there.
+pub fn read_links(body: &Value, own_id: &str) -> Vec<Linked> {
+    let mut out = vec![];
+    free(body, "", &own_id.to_ascii_lowercase(), &mut out);
+    for l in &mut out {
+        if let Some(base) = l.action.strip_suffix("/join/action") {
+            l.action = format!("{base}/read");
+        }
+    }
+    out
+}
+
 /// Whether `id` is the written resource itself or lies below it.
 fn is_own(id: &str, own: &str) -> bool {
     let l = id.trim_end_matches('/').to_ascii_lowercase();
