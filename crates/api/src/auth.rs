@@ -569,6 +569,8 @@ impl From<String> for DirError {
     }
 }
 
+impl std::error::Error for DirError {}
+
 impl std::fmt::Display for DirError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -596,6 +598,36 @@ fn is_root_owner(a: &RoleAssignment) -> bool {
 }
 
 impl Records {
+    fn tenant(&self, id_or_domain: &str) -> Option<&Tenant> {
+        self.tenants
+            .get(&id_or_domain.to_ascii_lowercase())
+            .or_else(|| {
+                self.tenants
+                    .values()
+                    .find(|t| t.default_domain.eq_ignore_ascii_case(id_or_domain))
+            })
+    }
+
+    /// Why `t` may not be written: its domain names another tenant (by id or domain), or its
+    /// id is another tenant's domain. Tenants are found by either, so both must be unique.
+    fn name_clash(&self, t: &Tenant) -> Option<DirError> {
+        self.tenants
+            .values()
+            .filter(|o| !o.id.eq_ignore_ascii_case(&t.id))
+            .find(|o| {
+                o.id.eq_ignore_ascii_case(&t.default_domain)
+                    || o.default_domain.eq_ignore_ascii_case(&t.default_domain)
+                    || o.default_domain.eq_ignore_ascii_case(&t.id)
+            })
+            .map(|o| DirError::Refused {
+                code: "TenantDomainInUse",
+                message: format!(
+                    "The domain '{}' or the id '{}' is already a name of tenant '{}': tenant ids and domains are unique.",
+                    t.default_domain, t.id, o.id
+                ),
+            })
+    }
+
     fn principal_by_oid(&self, oid: &str) -> Option<&Principal> {
         self.principals
             .values()
@@ -609,14 +641,10 @@ impl Records {
                 Some(sub) => ScopeTenant::Of(sub.tenant_id.to_ascii_lowercase()),
                 None => ScopeTenant::Unknown,
             },
-            ["providers", "vnet.identity", "tenants", t, ..] => {
-                match self.tenants.values().find(|x| {
-                    x.id.eq_ignore_ascii_case(t) || x.default_domain.eq_ignore_ascii_case(t)
-                }) {
-                    Some(x) => ScopeTenant::Of(x.id.to_ascii_lowercase()),
-                    None => ScopeTenant::Unknown,
-                }
-            }
+            ["providers", "vnet.identity", "tenants", t, ..] => match self.tenant(t) {
+                Some(x) => ScopeTenant::Of(x.id.to_ascii_lowercase()),
+                None => ScopeTenant::Unknown,
+            },
             _ => ScopeTenant::Own,
         }
     }
@@ -668,16 +696,17 @@ impl Records {
             }
         }
         let op = operator.and_then(|app| self.principals.get(&app.to_ascii_lowercase()))?;
+        // The operator keeps Owner at the root itself: an Owner elsewhere would not let it
+        // make tenants or restore its own rights.
         let owner = |a: &RoleAssignment| {
-            a.principal_id.eq_ignore_ascii_case(&op.object_id)
-                && a.role.eq_ignore_ascii_case(ROLES[0].id)
+            a.principal_id.eq_ignore_ascii_case(&op.object_id) && is_root_owner(a)
         };
         if gone.iter().any(|g| owner(g)) && !self.assignments.values().any(|a| kept(a) && owner(a))
         {
             return Some(DirError::Refused {
                 code: "OperatorPrincipalProtected",
                 message: format!(
-                    "The operator principal '{}' cannot lose its last Owner assignment.",
+                    "The operator principal '{}' cannot lose its Owner assignment at the root scope '/'.",
                     op.app_id
                 ),
             });
@@ -845,17 +874,10 @@ impl Directory {
 
     // ----- reads
 
-    /// A tenant by id or default domain (case-insensitive).
+    /// A tenant by id or default domain (case-insensitive): the id wins, so no tenant can
+    /// take another's id as its domain and stand in for it.
     pub fn tenant(&self, id_or_domain: &str) -> Option<Tenant> {
-        self.read(|r| {
-            r.tenants
-                .values()
-                .find(|t| {
-                    t.id.eq_ignore_ascii_case(id_or_domain)
-                        || t.default_domain.eq_ignore_ascii_case(id_or_domain)
-                })
-                .cloned()
-        })
+        self.read(|r| r.tenant(id_or_domain).cloned())
     }
 
     pub fn tenants(&self) -> Vec<Tenant> {
@@ -995,9 +1017,12 @@ impl Directory {
 
     // ----- writes
 
-    pub fn put_tenant(&self, t: Tenant) -> Result<(), String> {
+    pub fn put_tenant(&self, t: Tenant) -> Result<(), DirError> {
         self.update(|r, ops| {
             let id = t.id.to_ascii_lowercase();
+            if let Some(e) = r.name_clash(&t) {
+                return Err(e);
+            }
             ops.push(Self::put_op(K_TENANT, &id, &t));
             r.tenants.insert(id, t);
             Ok(())
@@ -1011,8 +1036,11 @@ impl Directory {
         t: Tenant,
         owner: Principal,
         assignment: RoleAssignment,
-    ) -> Result<(), String> {
+    ) -> Result<(), DirError> {
         self.update(|r, ops| {
+            if let Some(e) = r.name_clash(&t) {
+                return Err(e);
+            }
             let tid = t.id.to_ascii_lowercase();
             let pid = owner.app_id.to_ascii_lowercase();
             let aid = assignment.name.to_ascii_lowercase();

@@ -927,7 +927,7 @@ impl Gate {
                     .dir
                     .subscriptions()
                     .iter()
-                    .filter(|s| s.alias.is_some())
+                    .filter(|s| s.alias.is_some() && self.visible(who, s))
                     .map(alias_json)
                     .collect();
                 self.check(who, "Microsoft.Subscription/aliases/read", "/")
@@ -945,6 +945,7 @@ impl Gate {
                                 s.alias
                                     .as_deref()
                                     .is_some_and(|a| a.eq_ignore_ascii_case(name))
+                                    && self.visible(who, s)
                             })
                             .map(|s| json_response(200, &alias_json(&s), &[]))
                             .ok_or_else(|| {
@@ -1045,6 +1046,17 @@ impl Gate {
         Some(r)
     }
 
+    /// Whether the caller may see subscription `s`: of its tenant, with some role in it.
+    fn visible(&self, who: Option<&Caller>, s: &Subscription) -> bool {
+        who.is_none_or(|w| {
+            w.principal.tenant_id.eq_ignore_ascii_case(&s.tenant_id)
+                && self
+                    .id
+                    .dir
+                    .has_any_access(&w.principal.object_id, &format!("/subscriptions/{}", s.id))
+        })
+    }
+
     /// `PUT /subscriptions/{id}` (and aliases): the operator creates or renames a subscription.
     fn put_subscription(
         &self,
@@ -1095,8 +1107,12 @@ impl Gate {
                 .ok_or_else(|| tenant_not_found("(none)"))?,
         };
         if let Some(w) = who {
+            // Subscriptions are handed out by the platform; a tenant's owners rename theirs.
             let foreign = !tenant_id.eq_ignore_ascii_case(&w.principal.tenant_id);
-            if foreign && (existing.is_some() || !self.id.dir.is_platform(&w.principal)) {
+            let creates = existing.is_none();
+            if (foreign || creates)
+                && (existing.is_some() || !self.id.dir.is_platform(&w.principal))
+            {
                 return Err(authorization_failed(
                     &w.principal,
                     "Microsoft.Resources/subscriptions/write",
@@ -1167,6 +1183,15 @@ impl Gate {
                         format!("'{raw}' is not a valid tenant id (letters, digits and '-')."),
                     ));
                 }
+                if existing
+                    .as_ref()
+                    .is_some_and(|e| !e.id.eq_ignore_ascii_case(raw))
+                {
+                    return Err(ArmError::bad(
+                        "InvalidTenantId",
+                        format!("'{raw}' is a tenant's domain; a tenant is written by its id."),
+                    ));
+                }
                 let body = http::parse_body(&c.body, true)?;
                 let t = Tenant {
                     id: raw.to_ascii_lowercase(),
@@ -1184,7 +1209,7 @@ impl Gate {
                         .unwrap_or_else(|| format!("{}.vnet.local", raw.to_ascii_lowercase())),
                 };
                 if existing.is_some() {
-                    self.id.dir.put_tenant(t.clone()).map_err(internal)?;
+                    self.id.dir.put_tenant(t.clone()).map_err(dir_error)?;
                     return Ok(json_response(200, &vnet_tenant_json(&t), &[]));
                 }
                 let secret = auth::new_secret();
@@ -1204,7 +1229,7 @@ impl Gate {
                 self.id
                     .dir
                     .put_tenant_with_owner(t.clone(), admin.clone(), owner)
-                    .map_err(internal)?;
+                    .map_err(dir_error)?;
                 let mut out = vnet_tenant_json(&t);
                 out["owner"] = json!({"tenantId": t.id, "clientId": admin.app_id, "objectId": admin.object_id, "clientSecret": secret});
                 Ok(json_response(

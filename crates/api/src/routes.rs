@@ -123,10 +123,7 @@ impl App {
             ["subscriptions", _, "providers", "microsoft.network", "locations", _, "operations", _]
                 if m == Method::GET =>
             {
-                let op = self
-                    .engine
-                    .operation(&segs[7])
-                    .ok_or_else(|| op_not_found(&segs[7]))?;
+                let op = self.operation_for(req, &segs[1], &segs[7])?;
                 let mut h = vec![];
                 if op.status == "InProgress" {
                     h.push(("Retry-After".into(), "1".into()));
@@ -136,10 +133,7 @@ impl App {
             ["subscriptions", _, "providers", "microsoft.network", "locations", _, "operationresults", _]
                 if m == Method::GET =>
             {
-                let op = self
-                    .engine
-                    .operation(&segs[7])
-                    .ok_or_else(|| op_not_found(&segs[7]))?;
+                let op = self.operation_for(req, &segs[1], &segs[7])?;
                 match op.status.as_str() {
                     "InProgress" => Ok(empty(
                         202,
@@ -211,6 +205,22 @@ impl App {
             }
             _ => Err(not_found_route(&req.path)),
         }
+    }
+
+    /// An operation record, for a caller that may read its resource: polling names the
+    /// subscription in its path, and an operation of another one is not found there.
+    fn operation_for(&self, req: &Req, sub: &str, id: &str) -> ArmResult<Operation> {
+        let op = self.engine.operation(id).ok_or_else(|| op_not_found(id))?;
+        if let Some(k) = &op.resource_key {
+            let mine = format!("/subscriptions/{}/", sub.to_ascii_lowercase());
+            if !k.starts_with(&mine) {
+                return Err(op_not_found(id));
+            }
+            if let (Some(check), Some(link)) = (&req.links, model::links::read_link(k)) {
+                check.check(&[link])?;
+            }
+        }
+        Ok(op)
     }
 
     fn list_subscriptions(&self) -> Response {

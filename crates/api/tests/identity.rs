@@ -1003,3 +1003,181 @@ fn host_api_is_the_platforms_and_actions_check_their_targets() {
     );
     assert_eq!(st, 200, "{r}");
 }
+
+/// What a security review found after the walls went up, each tried again: a tenant taking
+/// the operator's tenant id as its domain (the operator's sign-in then named that tenant), a
+/// tenant PUT by domain writing the record it names, the operator demoted to an Owner off the
+/// root, aliases listed across tenants, a tenant making its own subscriptions, and operation
+/// ids polled through another subscription.
+#[test]
+fn tenant_names_aliases_subscriptions_and_operations_hold_the_wall() {
+    let s = Secure::start();
+    let op = s.token(&s.creds);
+    let home = s.creds["tenantId"].as_str().unwrap().to_string();
+    let sub = s.creds["subscriptionId"].as_str().unwrap().to_string();
+    // "000-b" sorts before any GUID: lookups must not prefer it by order.
+    let b = s.ok(
+        &op,
+        "PUT",
+        "/providers/Vnet.Identity/tenants/000-b",
+        Some(json!({"displayName": "B"})),
+    );
+    let tok_b = s.token(&b["owner"]);
+    // A domain that is another tenant's id or domain: refused, and the operator still signs in.
+    for d in [home.as_str(), &home.to_uppercase(), "vnet.local"] {
+        let (st, e) = s.call(
+            Some(&tok_b),
+            "PUT",
+            "/providers/Vnet.Identity/tenants/000-b",
+            Some(json!({"defaultDomain": d})),
+        );
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (409, Some("TenantDomainInUse")),
+            "{d}: {e}"
+        );
+    }
+    s.token(&s.creds);
+    // A tenant is written by its id, never by a domain it names.
+    s.ok(
+        &tok_b,
+        "PUT",
+        "/providers/Vnet.Identity/tenants/000-b",
+        Some(json!({"defaultDomain": "future-customer"})),
+    );
+    let n = s.identity.dir.tenants().len();
+    let (st, e) = s.call(
+        Some(&tok_b),
+        "PUT",
+        "/providers/Vnet.Identity/tenants/future-customer",
+        Some(json!({"displayName": "squatted"})),
+    );
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (400, Some("InvalidTenantId")),
+        "{e}"
+    );
+    assert_eq!(s.identity.dir.tenants().len(), n);
+    let (st, _) = s.call(
+        Some(&tok_b),
+        "PUT",
+        &format!("/providers/Vnet.Identity/tenants/{home}"),
+        Some(json!({"displayName": "pwned"})),
+    );
+    assert_eq!(st, 403);
+    assert_eq!(s.identity.dir.tenant(&home).unwrap().display_name, "vnet");
+    // The operator keeps Owner at the root itself, even when given Owner elsewhere.
+    let admin = s.principal(&op, "Owner", &["/"]);
+    let tok_admin = s.token(&admin);
+    let op_oid = s
+        .identity
+        .dir
+        .principal(s.creds["clientId"].as_str().unwrap())
+        .unwrap()
+        .object_id;
+    let root = s
+        .identity
+        .dir
+        .assignments()
+        .into_iter()
+        .find(|a| a.principal_id == op_oid)
+        .unwrap();
+    s.ok(&tok_admin, "PUT", &format!("/subscriptions/{sub}/resourceGroups/nothing-here/providers/Microsoft.Authorization/roleAssignments/{}", uuid::Uuid::new_v4()),
+        Some(json!({"properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "principalId": op_oid}})));
+    let (st, e) = s.call(
+        Some(&tok_admin),
+        "DELETE",
+        &format!(
+            "/providers/Microsoft.Authorization/roleAssignments/{}",
+            root.name
+        ),
+        None,
+    );
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("OperatorPrincipalProtected")),
+        "{e}"
+    );
+    // Aliases: another tenant's are not listed or read; subscriptions are the platform's to make.
+    s.ok(
+        &op,
+        "PUT",
+        "/providers/Microsoft.Subscription/aliases/home-alias",
+        Some(json!({"properties": {"displayName": "A"}})),
+    );
+    let l = s.ok(
+        &tok_b,
+        "GET",
+        "/providers/Microsoft.Subscription/aliases",
+        None,
+    );
+    assert!(!l.to_string().contains("home-alias"), "{l}");
+    let (st, _) = s.call(
+        Some(&tok_b),
+        "GET",
+        "/providers/Microsoft.Subscription/aliases/home-alias",
+        None,
+    );
+    assert_eq!(st, 404);
+    let subs = s.identity.dir.subscriptions().len();
+    let (st, _) = s.call(
+        Some(&tok_b),
+        "PUT",
+        &format!("/subscriptions/{}", uuid::Uuid::new_v4()),
+        Some(json!({})),
+    );
+    assert_eq!(st, 403);
+    let (st, _) = s.call(
+        Some(&tok_b),
+        "PUT",
+        "/providers/Microsoft.Subscription/aliases/b-self-made",
+        Some(json!({"properties": {"displayName": "mine"}})),
+    );
+    assert_eq!(st, 403);
+    assert_eq!(s.identity.dir.subscriptions().len(), subs);
+    // Operations: polled in their own subscription only, by someone who may read the resource.
+    let sub_b = uuid::Uuid::new_v4().to_string();
+    s.ok(
+        &op,
+        "PUT",
+        &format!("/subscriptions/{sub_b}"),
+        Some(json!({"tenantId": "000-b"})),
+    );
+    s.ok(
+        &op,
+        "PUT",
+        &format!("/subscriptions/{sub}/resourcegroups/ga"),
+        Some(json!({"location": "westeurope"})),
+    );
+    let r = s.client
+        .put(format!("{}/subscriptions/{sub}/resourceGroups/ga/providers/Microsoft.Network/localNetworkGateways/lng?api-version={API}", s.base))
+        .bearer_auth(&op)
+        .json(&json!({"location": "westeurope", "properties": {"gatewayIpAddress": "198.18.9.9", "localNetworkAddressSpace": {"addressPrefixes": ["172.31.0.0/16"]}}}))
+        .send()
+        .unwrap();
+    let loc = r
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let opid = loc
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for kind in ["operationResults", "operations"] {
+        let (st, b) = s.call(Some(&tok_b), "GET", &format!("/subscriptions/{sub_b}/providers/Microsoft.Network/locations/westeurope/{kind}/{opid}"), None);
+        assert_eq!(
+            (st, b["error"]["code"].as_str()),
+            (404, Some("OperationNotFound")),
+            "{kind}: {b}"
+        );
+    }
+    let (st, _) = s.call(Some(&op), "GET", &format!("/subscriptions/{sub}/providers/Microsoft.Network/locations/westeurope/operations/{opid}"), None);
+    assert_eq!(st, 200);
+}

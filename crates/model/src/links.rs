@@ -129,6 +129,17 @@ pub fn referenced_ids(props: &Value, own_id: &str) -> Vec<String> {
     out.into_iter().map(|l| l.scope).collect()
 }
 
+/// Reading the resource `id` (`…/<type>/read` there), if it names one.
+pub fn read_link(id: &str) -> Option<Linked> {
+    let action = derived_action(id)?;
+    let base = action.strip_suffix("/join/action").unwrap_or(&action);
+    Some(Linked {
+        action: format!("{base}/read"),
+        scope: id.to_string(),
+        path: String::new(),
+    })
+}
+
 /// The resources an action's body names (a Network Watcher request's `targetResourceId`),
 /// each needing `…/<type>/read` there.
 pub fn read_links(body: &Value, own_id: &str) -> Vec<Linked> {
