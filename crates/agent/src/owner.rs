@@ -222,9 +222,7 @@ fn decide(name: &str, instance: &str) -> io::Result<Result<bool, NotOurs>> {
             (_, None) => Ok(false),
         },
         Some((r, modified)) => {
-            let young = modified
-                .elapsed()
-                .map_or(true, |age| age < IN_PROGRESS);
+            let young = modified.elapsed().map_or(true, |age| age < IN_PROGRESS);
             if exists || young {
                 Err(NotOurs::OtherServer {
                     instance: r.instance,
@@ -289,7 +287,9 @@ pub fn claim(name: &str, instance: &str, nic: &str) -> io::Result<Result<Claimed
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let other = read_record(name)?.map(|(r, _)| r);
             return Ok(Err(NotOurs::OtherServer {
-                instance: other.as_ref().map_or_else(String::new, |r| r.instance.clone()),
+                instance: other
+                    .as_ref()
+                    .map_or_else(String::new, |r| r.instance.clone()),
                 pid: other.map_or(0, |r| r.pid),
             }));
         }
@@ -420,7 +420,13 @@ mod tests {
         };
         assert!(same(&a, &a));
         // The inode number reused by a new namespace: the cookie tells them apart.
-        assert!(!same(&a, &NetnsId { cookie: Some(2), ..a }));
+        assert!(!same(
+            &a,
+            &NetnsId {
+                cookie: Some(2),
+                ..a
+            }
+        ));
         assert!(!same(&a, &NetnsId { ino: 11, ..a }));
         assert!(same(&a, &NetnsId { cookie: None, ..a }));
     }

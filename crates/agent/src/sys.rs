@@ -221,7 +221,8 @@ pub fn netns_cookie(path: &Path) -> Option<u64> {
     const SO_NETNS_COOKIE: libc::c_int = 71;
     in_netns(path, || {
         // SAFETY: a plain socket call; the fd is owned right after.
-        let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+        let fd =
+            cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
         // SAFETY: fd was just returned by socket and is owned only here.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let mut v: u64 = 0;

@@ -183,7 +183,9 @@ impl<K: std::hash::Hash + Eq + Clone> Table<K> {
                 }
             }
         }
-        self.cells.entry(k.clone()).or_insert_with(|| Cell::new(now))
+        self.cells
+            .entry(k.clone())
+            .or_insert_with(|| Cell::new(now))
     }
 
     fn wait(&self, k: &K, b: &Budget, now: Instant) -> Duration {

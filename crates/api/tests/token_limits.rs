@@ -220,7 +220,10 @@ fn guessing_the_operators_secret_is_throttled_for_that_source_only() {
             ("client_secret", "guess-6"),
             ("scope", "https://management.azure.com/.default"),
         ]),
-        &[("x-forwarded-for", "203.0.113.5"), ("x-real-ip", "203.0.113.5")],
+        &[
+            ("x-forwarded-for", "203.0.113.5"),
+            ("x-real-ip", "203.0.113.5"),
+        ],
     ));
     // The operator from another source (::1) signs in at once, several times (successes are
     // never counted).

@@ -65,7 +65,16 @@ fn ip_ok(args: &[&str]) {
 /// namespace afterwards.
 fn foreign_netns(ns: &str) {
     ip_ok(&["netns", "add", ns]);
-    ip_ok(&["-n", ns, "link", "set", "dev", "lo", "alias", "vnet-test-canary"]);
+    ip_ok(&[
+        "-n",
+        ns,
+        "link",
+        "set",
+        "dev",
+        "lo",
+        "alias",
+        "vnet-test-canary",
+    ]);
 }
 
 fn has_canary(ns: &str) -> bool {
@@ -186,7 +195,15 @@ impl Guard {
     fn nic_exists(&self, i: usize, vm: &str) -> bool {
         self.vnet(
             i,
-            &["network", "nic", "show", "-g", "rg", "-n", &format!("{vm}VMNic")],
+            &[
+                "network",
+                "nic",
+                "show",
+                "-g",
+                "rg",
+                "-n",
+                &format!("{vm}VMNic"),
+            ],
         )
         .status
         .success()
@@ -211,11 +228,22 @@ fn a_foreign_namespace_is_neither_adopted_nor_deleted() {
     foreign_netns(&ns_f);
     let err = g.refused(
         a,
-        &["vm", "create", &f, "-g", "rg", "--vnet", "v", "--subnet", "s1"],
+        &[
+            "vm", "create", &f, "-g", "rg", "--vnet", "v", "--subnet", "s1",
+        ],
     );
-    assert!(err.contains("NetworkNamespaceNotOwned") && err.contains("not created by vnet"), "{err}");
-    assert!(has_canary(&ns_f), "the foreign namespace survives, untouched");
-    assert!(!Path::new(&format!("{OWNERS}/{ns_f}")).exists(), "no owner record for it");
+    assert!(
+        err.contains("NetworkNamespaceNotOwned") && err.contains("not created by vnet"),
+        "{err}"
+    );
+    assert!(
+        has_canary(&ns_f),
+        "the foreign namespace survives, untouched"
+    );
+    assert!(
+        !Path::new(&format!("{OWNERS}/{ns_f}")).exists(),
+        "no owner record for it"
+    );
     assert!(!g.nic_exists(a, &f), "the failed create left no NIC behind");
     // `vm delete` of that name refuses and does not touch it either.
     let err = g.refused(a, &["vm", "delete", &f, "-g", "rg"]);
@@ -227,7 +255,9 @@ fn a_foreign_namespace_is_neither_adopted_nor_deleted() {
     std::fs::write(format!("/run/netns/{ns_e}"), b"").unwrap();
     let err = g.refused(
         a,
-        &["vm", "create", &e, "-g", "rg", "--vnet", "v", "--subnet", "s1"],
+        &[
+            "vm", "create", &e, "-g", "rg", "--vnet", "v", "--subnet", "s1",
+        ],
     );
     assert!(err.contains("not created by vnet"), "{err}");
     assert!(Path::new(&format!("/run/netns/{ns_e}")).exists());
@@ -249,7 +279,9 @@ fn a_second_servers_failed_create_leaves_the_first_servers_vm() {
     let b = g.new_server();
     g.network(a, "10.80");
     g.network(b, "10.80");
-    let create = ["vm", "create", &x, "-g", "rg", "--vnet", "v", "--subnet", "s1"];
+    let create = [
+        "vm", "create", &x, "-g", "rg", "--vnet", "v", "--subnet", "s1",
+    ];
     let out = g.ok(a, &create);
     assert!(out.contains("\"attached\": true"), "{out}");
     let record = std::fs::read_to_string(format!("{OWNERS}/{ns}")).unwrap_or_default();
@@ -257,19 +289,30 @@ fn a_second_servers_failed_create_leaves_the_first_servers_vm() {
     // Attack: the same VM name on a second server (another data dir). Before the fix it
     // adopted A's namespace, failed (eth0 taken), and its cleanup deleted A's namespace.
     let err = g.refused(b, &create);
-    assert!(!g.nic_exists(b, &x), "B's failed create removed only its own NIC");
+    assert!(
+        !g.nic_exists(b, &x),
+        "B's failed create removed only its own NIC"
+    );
     let addr = g.ok(
         a,
-        &["vm", "exec", &x, "--", "ip", "-o", "-4", "addr", "show", "dev", "eth0"],
+        &[
+            "vm", "exec", &x, "--", "ip", "-o", "-4", "addr", "show", "dev", "eth0",
+        ],
     );
     assert!(addr.contains("10.80.1.4/24"), "A's VM intact: {addr}");
     assert!(g.ok(a, &["vm", "list"]).contains("\"attached\": true"));
     assert!(err.contains("belongs to another vnet server"), "{err}");
-    assert!(record.contains("instance=") && record.contains("ino="), "{record}");
+    assert!(
+        record.contains("instance=") && record.contains("ino="),
+        "{record}"
+    );
     // B cannot delete it either.
     g.refused(b, &["vm", "delete", &x, "-g", "rg"]);
     assert!(Path::new(&format!("/run/netns/{ns}")).exists());
-    assert_eq!(std::fs::read_to_string(format!("{OWNERS}/{ns}")).unwrap(), record);
+    assert_eq!(
+        std::fs::read_to_string(format!("{OWNERS}/{ns}")).unwrap(),
+        record
+    );
 
     // A restarted on its data dir is the same owner: it re-attaches its own namespace.
     g.stop(a);

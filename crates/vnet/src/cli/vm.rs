@@ -193,7 +193,9 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> Result<Reply, CliError> {
                     // if it did not exist. The namespace is the agent's, which deletes only
                     // one it made itself.
                     if had_binding.is_none() {
-                        let _ = ctx.client.send_raw(Method::Delete, &binding_url(&nic_id), None);
+                        let _ = ctx
+                            .client
+                            .send_raw(Method::Delete, &binding_url(&nic_id), None);
                     }
                     if !had_nic {
                         let _ = ctx.client.delete(&ids::network_url(&nic_id), Wait::Yes);
