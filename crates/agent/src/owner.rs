@@ -129,6 +129,23 @@ pub enum Released {
     Kept(NotOurs),
 }
 
+/// A name that is one plain entry of /run/netns (and of the records' directory, whose dot
+/// files are temporary records): anything else is refused before any path is built.
+fn valid_name(name: &str) -> io::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && !name.contains(['/', '\0']);
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a network namespace name vnet manages"),
+        ))
+    }
+}
+
 fn record_path(name: &str) -> PathBuf {
     Path::new(OWNERS_DIR).join(name)
 }
@@ -204,6 +221,7 @@ fn same(rec: &NetnsId, now: &NetnsId) -> bool {
 /// The decision shared by [`claim`] and [`check`]: `Ok(true)` ours, `Ok(false)` free (may be
 /// created), `Err` not ours.
 fn decide(name: &str, instance: &str) -> io::Result<Result<bool, NotOurs>> {
+    valid_name(name)?;
     let exists = sys::netns_path(name).symlink_metadata().is_ok();
     let id = netns_id(name);
     Ok(match read_record(name)? {
@@ -409,6 +427,18 @@ mod tests {
         assert_eq!(OwnerRecord::parse(&pending.render()), Some(pending));
         assert_eq!(OwnerRecord::parse("garbage"), None);
         assert_eq!(OwnerRecord::parse("instance=\n"), None);
+    }
+
+    #[test]
+    fn names_outside_run_netns_are_refused_before_any_path_is_built() {
+        // Attack: "..", "." (/run/netns/.. is /run: deleting it would unmount /run), a path,
+        // a NUL, a dot file (the temporary records' names).
+        for bad in ["", ".", "..", "a/b", "a\0b", ".x.1"] {
+            assert!(check(bad, "me").is_err(), "{bad:?}");
+            assert!(claim(bad, "me", "nic").is_err(), "{bad:?}");
+            assert!(release(bad, "me").is_err(), "{bad:?}");
+        }
+        assert!(valid_name("vm-web1").is_ok());
     }
 
     #[test]
