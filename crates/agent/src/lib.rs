@@ -400,7 +400,14 @@ impl Agent {
                     continue;
                 }
                 Ok(Err(n)) => n.describe(ns),
-                Err(e) => format!("cannot create network namespace {ns}: {e}"),
+                Err(e) => {
+                    // Ours before and unverifiable now (an I/O error): still ours to delete
+                    // later, which re-checks ownership first.
+                    if c.managed_ns.contains(ns) {
+                        owned.insert(ns.clone());
+                    }
+                    format!("cannot create network namespace {ns}: {e}")
+                }
             };
             for (k, s) in &desired {
                 if s.managed.as_deref() == Some(ns.as_str()) {
