@@ -22,10 +22,13 @@
 //!   has moved past the old runtime, so after the ack no packet is forwarded by an old table.
 //! * **Reconciliation.** `install` is idempotent: devices whose binding, addresses and MTU are
 //!   unchanged are kept; changed ones are removed and re-created; managed namespaces (those of
-//!   `vnet vm`) are created when bound and deleted when their last binding goes. Devices are
+//!   `vnet vm`) are created when bound and deleted when their last binding goes — only those
+//!   this agent's instance made ([`owner`]): an existing namespace of that name that is not
+//!   ours is never adopted (the NIC is reported not attached) and never deleted. Devices are
 //!   not persistent: they vanish with the process and a restart re-creates them.
 
 pub mod netlink;
+pub mod owner;
 pub mod pcap;
 pub mod sys;
 
@@ -240,11 +243,20 @@ pub struct Agent {
     control: Mutex<Control>,
     applied: AtomicU64,
     next_id: AtomicU64,
+    /// Whose managed namespaces are ours ([`owner`]): the server's persistent instance id.
+    instance: String,
 }
 
 impl Agent {
-    /// Starts the worker threads with empty tables.
+    /// Starts the worker threads with empty tables, owning managed namespaces under a random
+    /// instance id (so it adopts none it finds).
     pub fn start() -> io::Result<Arc<Agent>> {
+        Self::start_as(&owner::random_instance())
+    }
+
+    /// Starts the agent of the server instance `instance` (kept across restarts, so that the
+    /// namespaces it made are re-attached rather than refused).
+    pub fn start_as(instance: &str) -> io::Result<Arc<Agent>> {
         let n = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -275,7 +287,18 @@ impl Agent {
             control: Mutex::new(Control::default()),
             applied: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
+            instance: instance.to_string(),
         }))
+    }
+
+    /// Whether a managed binding to the namespace `name` could be attached: `Err` says why
+    /// not (it exists and is not this instance's). Changes nothing.
+    pub fn check_managed_netns(&self, name: &str) -> Result<(), String> {
+        match owner::check(name, &self.instance) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(n)) => Err(n.describe(name)),
+            Err(e) => Err(format!("cannot check network namespace {name}: {e}")),
+        }
     }
 
     pub fn workers(&self) -> usize {
@@ -365,15 +388,30 @@ impl Agent {
         let want_ns: BTreeSet<String> =
             desired.values().filter_map(|s| s.managed.clone()).collect();
         let mut errors = BTreeMap::new();
+        let mut owned = BTreeSet::new();
         for ns in &want_ns {
-            if let Err(e) = sys::create_named_netns(ns) {
-                for (k, s) in &desired {
-                    if s.managed.as_deref() == Some(ns.as_str()) {
-                        errors.insert(
-                            k.clone(),
-                            format!("cannot create network namespace {ns}: {e}"),
-                        );
+            let first_nic = desired
+                .iter()
+                .find(|(_, s)| s.managed.as_deref() == Some(ns.as_str()))
+                .map_or("", |(k, _)| k.as_str());
+            let why = match owner::claim(ns, &self.instance, first_nic) {
+                Ok(Ok(_)) => {
+                    owned.insert(ns.clone());
+                    continue;
+                }
+                Ok(Err(n)) => n.describe(ns),
+                Err(e) => {
+                    // Ours before and unverifiable now (an I/O error): still ours to delete
+                    // later, which re-checks ownership first.
+                    if c.managed_ns.contains(ns) {
+                        owned.insert(ns.clone());
                     }
+                    format!("cannot create network namespace {ns}: {e}")
+                }
+            };
+            for (k, s) in &desired {
+                if s.managed.as_deref() == Some(ns.as_str()) {
+                    errors.insert(k.clone(), why.clone());
                 }
             }
         }
@@ -406,11 +444,11 @@ impl Agent {
         }
         self.swap(&mut c, tables);
         for ns in c.managed_ns.difference(&want_ns) {
-            if let Err(e) = sys::delete_named_netns(ns) {
-                tracing::warn!(netns = %ns, error = %e, "cannot delete network namespace");
-            }
+            self.release(ns);
         }
-        c.managed_ns = want_ns;
+        // Only the namespaces verified ours are deleted later: one that was ours and has been
+        // replaced meanwhile drops out here and is left alone.
+        c.managed_ns = owned;
         // NICs no longer bound here start from zero if they come back.
         c.counters.retain(|k, _| desired.contains_key(k));
         // Acknowledged once everything of the generation is in place, namespaces included.
@@ -528,7 +566,18 @@ impl Agent {
     pub fn delete_managed_namespaces(&self) {
         let mut c = self.control.lock().unwrap_or_else(|e| e.into_inner());
         for ns in std::mem::take(&mut c.managed_ns) {
-            let _ = sys::delete_named_netns(&ns);
+            self.release(&ns);
+        }
+    }
+
+    /// Deletes a managed namespace if it is still this instance's; says so when it is not.
+    fn release(&self, ns: &str) {
+        match owner::release(ns, &self.instance) {
+            Ok(owner::Released::Deleted | owner::Released::Gone) => {}
+            Ok(owner::Released::Kept(n)) => {
+                tracing::warn!(netns = %ns, "{}", n.describe(ns));
+            }
+            Err(e) => tracing::warn!(netns = %ns, error = %e, "cannot delete network namespace"),
         }
     }
 }

@@ -160,6 +160,10 @@ fn mount(src: &str, target: &Path, flags: libc::c_ulong) -> io::Result<()> {
 /// bind mount of a new namespace, /run/netns a shared mount), unless it exists. Returns true
 /// when it was created.
 pub fn create_named_netns(name: &str) -> io::Result<bool> {
+    netns_add(name, false)
+}
+
+fn netns_add(name: &str, exclusive: bool) -> io::Result<bool> {
     let dir = Path::new(NETNS_DIR);
     std::fs::create_dir_all(dir)?;
     if mount("", dir, libc::MS_SHARED | libc::MS_REC).is_err() {
@@ -167,12 +171,13 @@ pub fn create_named_netns(name: &str) -> io::Result<bool> {
         mount("", dir, libc::MS_SHARED | libc::MS_REC)?;
     }
     let path = dir.join(name);
-    if path.exists() && File::open(&path).is_ok_and(|f| is_netns(&f)) {
+    if !exclusive && path.exists() && File::open(&path).is_ok_and(|f| is_netns(&f)) {
         return Ok(false);
     }
     std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
+        .create(!exclusive)
+        .create_new(exclusive)
         .truncate(false)
         .open(&path)?;
     let p = path.clone();
@@ -195,13 +200,46 @@ pub fn create_named_netns(name: &str) -> io::Result<bool> {
 }
 
 /// Whether an open file is a network namespace (nsfs).
-fn is_netns(f: &File) -> bool {
+pub(crate) fn is_netns(f: &File) -> bool {
     // SAFETY: fstatfs into a zeroed struct we own.
     let mut s: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     let ok = unsafe { libc::fstatfs(f.as_raw_fd(), &mut s) } == 0;
     const NSFS_MAGIC: i64 = 0x6e73_6673;
     ok && s.f_type as i64 == NSFS_MAGIC
+}
+
+/// Creates the named namespace `name`, failing with `AlreadyExists` when anything is at its
+/// path (never adopts one: see [`crate::owner`]).
+pub fn create_netns_exclusive(name: &str) -> io::Result<()> {
+    netns_add(name, true).map(|_| ())
+}
+
+/// The namespace's `SO_NETNS_COOKIE`: a 64-bit id the kernel never reuses, unlike nsfs
+/// inode numbers. `None` on kernels without it (before 5.14).
+pub fn netns_cookie(path: &Path) -> Option<u64> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    in_netns(path, || {
+        // SAFETY: a plain socket call; the fd is owned right after.
+        let fd =
+            cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+        // SAFETY: fd was just returned by socket and is owned only here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut v: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: v and len are valid for writes of the sizes given.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                (&mut v as *mut u64).cast(),
+                &mut len,
+            )
+        })?;
+        Ok(v)
+    })
+    .ok()
 }
 
 /// Removes a named namespace made by [`create_named_netns`] (or `ip netns add`).

@@ -26,6 +26,9 @@ use store::{Op, Store};
 
 /// Store key prefix of bindings: `dp/bind/<lower-cased NIC id>`.
 pub const BIND_PREFIX: &str = "dp/bind/";
+/// Store key of this server's instance id: whose managed namespaces are ours
+/// ([`agent::owner`]). Kept in the store so it survives restarts and moves with the data.
+pub const INSTANCE_KEY: &str = "dp/instance";
 /// How long a binding write waits for the agent's acknowledgement.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,8 +57,10 @@ pub fn start(app: &Arc<App>) -> Arc<Dataplane> {
     if let Some(d) = app.dataplane.get() {
         return d.clone();
     }
-    let started = agent::dataplane_supported()
-        .and_then(|_| agent::Agent::start().map_err(|e| format!("cannot start the agent: {e}")));
+    let started = agent::dataplane_supported().and_then(|_| {
+        let instance = instance_id(app.engine.store())?;
+        agent::Agent::start_as(&instance).map_err(|e| format!("cannot start the agent: {e}"))
+    });
     let (agent, off_reason) = match started {
         Ok(a) => (Some(a), None),
         Err(e) => {
@@ -76,6 +81,22 @@ pub fn start(app: &Arc<App>) -> Arc<Dataplane> {
         tokio::spawn(planner(app.clone(), dp.clone(), agent));
     }
     dp
+}
+
+/// This server's instance id, made (random) at the first start of the data plane.
+fn instance_id(store: &Arc<dyn Store>) -> Result<String, String> {
+    let err = |e: store::StoreError| format!("cannot read the server's instance id: {e}");
+    if let Some(id) = store.get(INSTANCE_KEY).map_err(err)? {
+        return Ok(id);
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    store
+        .commit(&[Op::Put {
+            key: INSTANCE_KEY.into(),
+            value: id.clone(),
+        }])
+        .map_err(err)?;
+    Ok(id)
 }
 
 fn read_bindings(store: &Arc<dyn Store>) -> Result<(u64, BTreeMap<String, plan::Binding>), String> {
@@ -260,6 +281,15 @@ pub async fn dispatch(app: &Arc<App>, req: &Req) -> ArmResult<Response> {
                 .map_err(|e| ArmError::bad("InvalidRequestFormat", format!("The binding body is not valid: {e}. Expected {{\"netns\": NAME-OR-PATH, \"managed\": BOOL, \"ifname\": NAME, \"mtu\": N}}.")))?;
             b.validate()
                 .map_err(|e| ArmError::bad("InvalidBinding", e))?;
+            // A managed namespace (`vnet vm`) that exists and is not this server's is refused
+            // here, before anything is stored; the agent refuses it again when installing (it
+            // may appear in between).
+            if b.managed && !b.netns.starts_with('/') {
+                if let Some(a) = dp.and_then(|d| d.agent()) {
+                    a.check_managed_netns(&b.netns)
+                        .map_err(|why| ArmError::new(409, "NetworkNamespaceNotOwned", why))?;
+                }
+            }
             let text = serde_json::to_string(&b).map_err(store_err)?;
             // Checked and committed under the engine's writer lock: a NIC deleted meanwhile
             // cannot leave a binding behind, and two attaches cannot both take one ifname.

@@ -25,16 +25,18 @@ use crate::auth::{
     self, Bootstrap, Directory, Principal, RoleAssignment, Signer, Subscription, Tenant, TokenError,
 };
 use crate::http::{self, json_response};
+use crate::ratelimit::{retry_after_secs, TokenLimiter, TokenLimits};
 use crate::routes::{App, LinkCheck, Req};
 use crate::BoxError;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Request};
 use axum::response::Response;
 use model::links::Linked;
 use model::ArmError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -45,6 +47,8 @@ pub struct Identity {
     pub signer: Arc<Signer>,
     /// `false` only for `vnet serve --insecure-http` (and tests): ARM requests pass unchecked.
     pub require_auth: bool,
+    /// Failed sign-ins at the token endpoint, by source and client ([`crate::ratelimit`]).
+    pub token_limiter: Arc<TokenLimiter>,
 }
 
 impl Identity {
@@ -62,6 +66,7 @@ impl Identity {
                 dir: Arc::new(dir),
                 signer: Arc::new(signer),
                 require_auth,
+                token_limiter: Arc::new(TokenLimiter::new(TokenLimits::default())),
             },
             boot,
         ))
@@ -73,7 +78,14 @@ impl Identity {
             dir: Arc::new(Directory::in_memory()),
             signer: Arc::new(Signer::ephemeral()),
             require_auth: false,
+            token_limiter: Arc::new(TokenLimiter::new(TokenLimits::default())),
         }
+    }
+
+    /// The same identity with other token-endpoint budgets (tests, tuning).
+    pub fn with_token_limits(mut self, limits: TokenLimits) -> Identity {
+        self.token_limiter = Arc::new(TokenLimiter::new(limits));
+        self
     }
 
     /// Signs an access token for a principal (what the token endpoint issues).
@@ -133,6 +145,9 @@ struct Call {
     headers: HeaderMap,
     body: Vec<u8>,
     base: String,
+    /// The TCP peer, from the accept loop's `ConnectInfo` (unspecified when it is absent: all
+    /// such requests then share one source for the token endpoint's throttle).
+    peer: IpAddr,
 }
 
 async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
@@ -158,7 +173,12 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
         .map(http::percent_decode)
         .collect();
     let low = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let c = Call {
+        peer,
         method: parts.method,
         base: http::base_url(&parts.headers, &g.scheme),
         path,
@@ -288,6 +308,22 @@ fn oauth_error(status: u16, error: &str, code: u32, description: &str) -> Respon
         &body,
         &[("Cache-Control".into(), "no-store".into())],
     )
+}
+
+/// The token endpoint's 429: AAD's "locked out after too many failed sign-ins" code, in its
+/// OAuth shape, with `Retry-After` in seconds (which MSAL and azure-identity honour).
+fn too_many_failures(client_id: &str, wait: std::time::Duration) -> Response {
+    let secs = retry_after_secs(wait);
+    let client: String = client_id.chars().take(128).collect();
+    let mut r = oauth_error(
+        429,
+        "temporarily_unavailable",
+        50053,
+        &format!("Too many failed sign-in attempts for application '{client}' from this address. Sign-in from this address is throttled; retry after {secs} seconds."),
+    );
+    r.headers_mut()
+        .insert("retry-after", HeaderValue::from(secs));
+    r
 }
 
 /// A 401 in ARM's shape, with the Bearer challenge naming the authority to use.
@@ -601,9 +637,19 @@ impl Gate {
                 }
             }
         };
+        // Throttled before the secret is checked: a refused guess costs no PBKDF2 and tells
+        // nothing about the secret. Only failures are counted (see `crate::ratelimit`).
+        let limiter = &self.id.token_limiter;
+        if let Err(wait) = limiter.check(&client_id, c.peer, std::time::Instant::now()) {
+            return too_many_failures(&client_id, wait);
+        }
         let p = match self.id.dir.authenticate(&tenant, &client_id, &secret) {
-            Ok(p) => p,
+            Ok(p) => {
+                limiter.succeeded(&client_id, c.peer);
+                p
+            }
             Err(auth::AuthnError::UnknownClient) => {
+                limiter.failed(None, c.peer, std::time::Instant::now());
                 return oauth_error(
                     400,
                     "unauthorized_client",
@@ -612,6 +658,7 @@ impl Gate {
                 );
             }
             Err(auth::AuthnError::BadSecret) => {
+                limiter.failed(Some(&client_id), c.peer, std::time::Instant::now());
                 return oauth_error(
                     401,
                     "invalid_client",

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod http;
 pub mod identity_routes;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod tls;
 

@@ -82,6 +82,9 @@ impl Drop for Lab {
                 let n = e.file_name().to_string_lossy().to_string();
                 if n.starts_with(&self.prefix) {
                     let _ = agent::sys::delete_named_netns(&n);
+                    let _ = std::fs::remove_file(
+                        std::path::Path::new(agent::owner::OWNERS_DIR).join(&n),
+                    );
                 }
             }
         }

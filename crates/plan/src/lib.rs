@@ -62,7 +62,14 @@ impl Binding {
         if self.netns.is_empty() {
             return Err("netns must name a network namespace or be a path to one".into());
         }
-        if !self.netns.starts_with('/') && (self.netns.contains('/') || self.netns.len() > 200) {
+        // "." and ".." name no namespace: under /run/netns they are /run/netns and /run, which a
+        // managed binding would otherwise have vnet create or unmount.
+        let bad_name = self.netns.contains('/')
+            || self.netns.contains('\0')
+            || self.netns == "."
+            || self.netns == ".."
+            || self.netns.len() > 200;
+        if !self.netns.starts_with('/') && bad_name {
             return Err(format!(
                 "netns {:?} is neither a namespace name nor an absolute path",
                 self.netns

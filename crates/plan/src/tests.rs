@@ -152,6 +152,17 @@ fn bindings_and_gateways() {
     }
     .validate()
     .is_err());
+    // Names that resolve outside /run/netns (/run/netns/.. is /run) or cannot be paths.
+    for bad in [".", "..", "a\0b"] {
+        assert!(Binding {
+            netns: bad.into(),
+            managed: true,
+            ifname: None,
+            mtu: None
+        }
+        .validate()
+        .is_err());
+    }
     assert!(Binding {
         netns: "/proc/1/ns/net".into(),
         managed: false,

@@ -4,6 +4,11 @@
 //! A VM named NAME is the NIC `NAMEVMNic` (as `az vm create` names it) bound through vnet's
 //! data-plane API (`/vnet/v1/bindings/{nic-id}`) to the namespace `vm-NAME`, which the agent
 //! creates and deletes. `vnet vm exec` enters that namespace on this host and runs a command.
+//!
+//! Only what `vnet vm` made is ever removed: the server's agent refuses to create over (adopt)
+//! or delete a namespace it did not make (`agent::owner`); `vm create` refuses a NIC already
+//! bound elsewhere, and when it fails it deletes only the binding and NIC this call created;
+//! `vm delete` refuses a NIC that is not bound as that VM.
 
 use super::error::CliError;
 use super::group::location_or_group;
@@ -114,6 +119,22 @@ fn binding_url(nic_id: &str) -> String {
     format!("/vnet/v1/bindings{nic_id}")
 }
 
+/// GET that tells "absent" (404) from failure.
+fn get_if_any(ctx: &Ctx, path: &str) -> Result<Option<Value>, CliError> {
+    let r = ctx.client.send_raw(Method::Get, path, None)?;
+    match r.status {
+        404 => Ok(None),
+        s if (200..300).contains(&s) => Ok(Some(r.json()?.unwrap_or(Value::Null))),
+        s => Err(CliError::from_response(s, &r.body)),
+    }
+}
+
+/// Whether a binding is the one `vm create NAME` makes.
+fn is_vm_binding(b: &Value, name: &str) -> bool {
+    b.get("managed") == Some(&Value::Bool(true))
+        && b.get("netns").and_then(Value::as_str) == Some(vm_netns(name).as_str())
+}
+
 fn bind(ctx: &Ctx, nic_id: &str, body: &Value) -> Result<Value, CliError> {
     let r = ctx
         .client
@@ -143,6 +164,18 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> Result<Reply, CliError> {
                 ip = json!({"subnet": {"id": subnet}, "privateIPAllocationMethod": "Static", "privateIPAddress": addr.to_string()});
             }
             let nic_id = scope.id(kind::NETWORK_INTERFACES, &vm_nic(&a.name));
+            // What exists before this call is not this call's to remove on failure.
+            let had_binding = get_if_any(ctx, &binding_url(&nic_id))?;
+            if let Some(b) = had_binding.as_ref().filter(|b| !is_vm_binding(b, &a.name)) {
+                return Err(CliError::new(
+                    "VmConflict",
+                    format!(
+                        "NIC {nic_id} is already attached to network namespace {}; vm create does not take over a NIC bound elsewhere (use `vnet network nic detach` first)",
+                        b.get("netns").and_then(Value::as_str).unwrap_or("?")
+                    ),
+                ));
+            }
+            let had_nic = get_if_any(ctx, &ids::network_url(&nic_id))?.is_some();
             let body = json!({"location": location, "properties": {"enableIPForwarding": a.ip_forwarding,
                 "ipConfigurations": [{"name": "ipconfig1", "properties": ip}]}});
             let nic = ctx
@@ -156,7 +189,17 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> Result<Reply, CliError> {
             let bound = match bind(ctx, &nic_id, &b) {
                 Ok(v) => v,
                 Err(e) => {
-                    let _ = ctx.client.delete(&ids::network_url(&nic_id), Wait::Yes);
+                    // Undo only this call's own work: the binding if there was none, the NIC
+                    // if it did not exist. The namespace is the agent's, which deletes only
+                    // one it made itself.
+                    if had_binding.is_none() {
+                        let _ = ctx
+                            .client
+                            .send_raw(Method::Delete, &binding_url(&nic_id), None);
+                    }
+                    if !had_nic {
+                        let _ = ctx.client.delete(&ids::network_url(&nic_id), Wait::Yes);
+                    }
                     return Err(e);
                 }
             };
@@ -175,8 +218,35 @@ pub fn run(ctx: &Ctx, cmd: VmCommand) -> Result<Reply, CliError> {
             let nic_id = ctx
                 .scope(&a.resource_group)
                 .id(kind::NETWORK_INTERFACES, &vm_nic(&a.name));
-            ctx.client
-                .send(Method::Delete, &binding_url(&nic_id), None)?;
+            let binding = get_if_any(ctx, &binding_url(&nic_id))?;
+            match &binding {
+                Some(b) if !is_vm_binding(b, &a.name) => {
+                    return Err(CliError::new(
+                        "VmNotManaged",
+                        format!(
+                            "NIC {nic_id} is attached to network namespace {}, which vnet vm did not create; nothing was deleted (use `vnet network nic detach`)",
+                            b.get("netns").and_then(Value::as_str).unwrap_or("?")
+                        ),
+                    ))
+                }
+                Some(_) => {
+                    ctx.client
+                        .send(Method::Delete, &binding_url(&nic_id), None)?;
+                }
+                None => {}
+            }
+            if get_if_any(ctx, &ids::network_url(&nic_id))?.is_none() {
+                return Err(CliError::new(
+                    "VmNotFound",
+                    format!(
+                        "VM {} was not found in resource group {} on this server (no NIC {}); a namespace named {} that exists is not this server's and was not touched",
+                        a.name,
+                        a.resource_group,
+                        vm_nic(&a.name),
+                        vm_netns(&a.name)
+                    ),
+                ));
+            }
             ctx.client.delete(&ids::network_url(&nic_id), Wait::Yes)?;
             Ok(Reply::none())
         }
