@@ -156,9 +156,11 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
         .map(http::percent_decode)
         .collect();
     let low = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    // The audit line names the principal authenticated below.
+    let audit_who = parts.extensions.get::<crate::audit::Who>().cloned();
     let c = Call {
         method: parts.method,
-        base: http::base_url(&parts.headers, &g.scheme),
+        base: http::base_url(g.app.opts.public_url.as_deref(), &parts.headers, &g.scheme),
         path,
         segs,
         low,
@@ -173,7 +175,12 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
     let public_doc = c.low.len() == 1 && c.low[0] == "openapi.json";
     let caller = if g.id.require_auth && !public_doc {
         match g.authenticate(&c) {
-            Ok(p) => Some(Caller { principal: p }),
+            Ok(p) => {
+                if let Some(w) = &audit_who {
+                    w.set(&p);
+                }
+                Some(Caller { principal: p })
+            }
             Err(r) => return r,
         }
     } else {
