@@ -147,6 +147,9 @@ struct ConnState {
     head_since: AtomicU64,
     /// Told to close (room is needed under the cap).
     evict: Notify,
+    /// Told that a deadline moved (a request ended, or the next head began), so the task's
+    /// watchdog recomputes it.
+    changed: Notify,
 }
 
 struct Registry {
@@ -168,6 +171,7 @@ impl Registry {
             last_active: AtomicU64::new(now),
             head_since: AtomicU64::new(NONE),
             evict: Notify::new(),
+            changed: Notify::new(),
         });
         self.conns
             .lock()
@@ -240,6 +244,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
             if st.busy.load(Ordering::Relaxed) == 0 && st.head_since.load(Ordering::Relaxed) == NONE
             {
                 st.head_since.store(self.reg.now(), Ordering::Relaxed);
+                st.changed.notify_one();
             }
         }
         r
@@ -492,6 +497,7 @@ impl Connection {
                         }
                     }
                 }
+                _ = st.changed.notified() => {}
                 _ = st.evict.notified() => {
                     if st.busy.load(Ordering::Relaxed) == 0 {
                         tracing::debug!(%peer, "closing idle connection to make room under the connection cap");
@@ -559,6 +565,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.st.last_active.store(self.reg.now(), Ordering::Relaxed);
         self.st.busy.fetch_sub(1, Ordering::Relaxed);
+        self.st.changed.notify_one();
     }
 }
 
