@@ -118,7 +118,12 @@ fn write_requests_are_audited_without_secrets() {
     };
 
     let rg = format!("/subscriptions/{sub}/resourceGroups/audited");
-    let r = call("PUT", &rg, Some(json!({"location": "westeurope"})), Some("my-req-1"));
+    let r = call(
+        "PUT",
+        &rg,
+        Some(json!({"location": "westeurope"})),
+        Some("my-req-1"),
+    );
     assert_eq!(r.status().as_u16(), 201);
     let h = |n: &str| r.headers()[n].to_str().unwrap().to_string();
     let request_id = h("x-ms-request-id");
@@ -134,31 +139,65 @@ fn write_requests_are_audited_without_secrets() {
 
     // A VPN connection with a shared key.
     let net = format!("{rg}/providers/Microsoft.Network");
-    call("PUT", &format!("{net}/virtualNetworks/hub"), Some(json!({"location": "westeurope", "properties": {
+    call(
+        "PUT",
+        &format!("{net}/virtualNetworks/hub"),
+        Some(json!({"location": "westeurope", "properties": {
         "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
-        "subnets": [{"name": "GatewaySubnet", "properties": {"addressPrefix": "10.0.255.0/27"}}]}})), None);
-    call("PUT", &format!("{net}/publicIPAddresses/gw-pip"), Some(json!({"location": "westeurope", "sku": {"name": "Standard"}})), None);
-    let r = call("PUT", &format!("{net}/virtualNetworkGateways/gw"), Some(json!({"location": "westeurope", "properties": {
+        "subnets": [{"name": "GatewaySubnet", "properties": {"addressPrefix": "10.0.255.0/27"}}]}})),
+        None,
+    );
+    call(
+        "PUT",
+        &format!("{net}/publicIPAddresses/gw-pip"),
+        Some(json!({"location": "westeurope", "sku": {"name": "Standard"}})),
+        None,
+    );
+    let r = call(
+        "PUT",
+        &format!("{net}/virtualNetworkGateways/gw"),
+        Some(json!({"location": "westeurope", "properties": {
         "gatewayType": "Vpn", "vpnType": "RouteBased", "sku": {"name": "VpnGw1", "tier": "VpnGw1"},
         "ipConfigurations": [{"name": "default", "properties": {
             "subnet": {"id": format!("{net}/virtualNetworks/hub/subnets/GatewaySubnet")},
-            "publicIPAddress": {"id": format!("{net}/publicIPAddresses/gw-pip")}}}]}})), None);
+            "publicIPAddress": {"id": format!("{net}/publicIPAddresses/gw-pip")}}}]}})),
+        None,
+    );
     assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap());
-    let r = call("PUT", &format!("{net}/localNetworkGateways/onprem"), Some(json!({"location": "westeurope", "properties": {
-        "gatewayIpAddress": "203.0.113.9", "localNetworkAddressSpace": {"addressPrefixes": ["172.16.0.0/16"]}}})), None);
+    let r = call(
+        "PUT",
+        &format!("{net}/localNetworkGateways/onprem"),
+        Some(json!({"location": "westeurope", "properties": {
+        "gatewayIpAddress": "203.0.113.9", "localNetworkAddressSpace": {"addressPrefixes": ["172.16.0.0/16"]}}})),
+        None,
+    );
     assert_eq!(r.status().as_u16(), 201);
     wait(&format!("{net}/virtualNetworkGateways/gw"));
     wait(&format!("{net}/localNetworkGateways/onprem"));
     let conn = format!("{net}/connections/c1");
-    let r = call("PUT", &conn, Some(json!({"location": "westeurope", "properties": {
+    let r = call(
+        "PUT",
+        &conn,
+        Some(json!({"location": "westeurope", "properties": {
         "connectionType": "IPsec", "sharedKey": SHARED_KEY,
         "virtualNetworkGateway1": {"id": format!("{net}/virtualNetworkGateways/gw")},
-        "localNetworkGateway2": {"id": format!("{net}/localNetworkGateways/onprem")}}})), None);
+        "localNetworkGateway2": {"id": format!("{net}/localNetworkGateways/onprem")}}})),
+        None,
+    );
     assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap());
     let conn_request_id = r.headers()["x-ms-request-id"].to_str().unwrap().to_string();
     // A secret in a query string of a write (refused or not, it must not be logged).
-    let r = call("DELETE", &format!("{rg}/providers/Microsoft.Network/routeTables/none?token={QUERY_SECRET}"), None, None);
-    assert!(r.status().is_success() || r.status().as_u16() == 404, "{}", r.status());
+    let r = call(
+        "DELETE",
+        &format!("{rg}/providers/Microsoft.Network/routeTables/none?token={QUERY_SECRET}"),
+        None,
+        None,
+    );
+    assert!(
+        r.status().is_success() || r.status().as_u16() == 404,
+        "{}",
+        r.status()
+    );
     // An unauthenticated write.
     let r = c
         .put(format!("{base}{rg}?api-version={API}"))
@@ -188,12 +227,20 @@ fn write_requests_are_audited_without_secrets() {
     assert!(l["objectId"].as_str().is_some_and(|s| !s.is_empty()), "{l}");
     assert_eq!(l["tenantId"], tenant);
     assert_eq!(l["method"], "PUT");
-    assert_eq!(l["operation"], "Microsoft.Resources/subscriptions/resourceGroups/write");
+    assert_eq!(
+        l["operation"],
+        "Microsoft.Resources/subscriptions/resourceGroups/write"
+    );
     assert_eq!(l["resourceId"], rg);
     assert_eq!(l["status"], 201);
     assert_eq!(l["clientRequestId"], "my-req-1");
     assert!(l["durationMs"].as_f64().is_some_and(|d| d >= 0.0), "{l}");
-    assert!(l["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:")), "{l}");
+    assert!(
+        l["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.1:")),
+        "{l}"
+    );
     let l = line(&conn_request_id);
     assert_eq!(l["operation"], "Microsoft.Network/connections/write");
     assert_eq!(l["status"], 201);
@@ -202,7 +249,9 @@ fn write_requests_are_audited_without_secrets() {
     assert_eq!(l["status"], 401);
     // Reads are not audited; the token request (a POST) is, as a sign-in.
     assert!(lines.iter().all(|l| l["requestId"] != read_id));
-    assert!(lines.iter().any(|l| l["operation"] == "oauth2/token" && l["status"] == 200));
+    assert!(lines
+        .iter()
+        .any(|l| l["operation"] == "oauth2/token" && l["status"] == 200));
 
     // The tracing output: an audit line at info, access lines at debug, with the same ids.
     let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -211,13 +260,19 @@ fn write_requests_are_audited_without_secrets() {
         .find(|l| l.contains("vnet::audit") && l.contains(&request_id))
         .unwrap_or_else(|| panic!("no audit line for {request_id}:\n{out}"));
     assert!(audit_line.contains(" INFO "), "{audit_line}");
-    assert!(audit_line.contains("operation=Microsoft.Resources/subscriptions/resourceGroups/write"), "{audit_line}");
+    assert!(
+        audit_line.contains("operation=Microsoft.Resources/subscriptions/resourceGroups/write"),
+        "{audit_line}"
+    );
     assert!(audit_line.contains("status=201"), "{audit_line}");
     let access = out
         .lines()
         .find(|l| l.contains("vnet::access") && l.contains(&read_id))
         .unwrap_or_else(|| panic!("no access line for the GET {read_id}"));
-    assert!(access.contains("DEBUG") && access.contains("method=GET"), "{access}");
+    assert!(
+        access.contains("DEBUG") && access.contains("method=GET"),
+        "{access}"
+    );
 
     for (what, s) in [
         ("client secret", secret),

@@ -51,7 +51,9 @@ fn urls_name(srv: &Running, public: &str) {
     assert!(!md.to_string().contains(EVIL), "{md}");
 
     let oidc: Value = c
-        .get(format!("{base}/{tenant}/v2.0/.well-known/openid-configuration"))
+        .get(format!(
+            "{base}/{tenant}/v2.0/.well-known/openid-configuration"
+        ))
         .header("host", EVIL)
         .send()
         .unwrap()
@@ -83,12 +85,17 @@ fn urls_name(srv: &Running, public: &str) {
 
     // The Bearer challenge of a 401 names the public authority.
     let r = c
-        .get(format!("{base}/subscriptions/{sub}/resourcegroups?api-version={API}"))
+        .get(format!(
+            "{base}/subscriptions/{sub}/resourcegroups?api-version={API}"
+        ))
         .header("host", EVIL)
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(
         challenge.contains(&format!("authorization_uri=\"{public}/common\"")),
         "{challenge}"
@@ -104,7 +111,12 @@ fn urls_name(srv: &Running, public: &str) {
             .unwrap()
     };
     let rg = format!("/subscriptions/{sub}/resourceGroups/urls");
-    assert_eq!(put(&rg, json!({"location": "westeurope"})).status().as_u16(), 201);
+    assert_eq!(
+        put(&rg, json!({"location": "westeurope"}))
+            .status()
+            .as_u16(),
+        201
+    );
     let r = put(
         &format!("{rg}/providers/Microsoft.Network/localNetworkGateways/onprem"),
         json!({"location": "westeurope", "properties": {"gatewayIpAddress": "203.0.113.9",
@@ -113,7 +125,10 @@ fn urls_name(srv: &Running, public: &str) {
     assert_eq!(r.status().as_u16(), 201);
     for h in ["azure-asyncoperation", "location"] {
         let url = r.headers()[h].to_str().unwrap();
-        assert!(url.starts_with(&format!("{public}/subscriptions/{sub}/")), "{h}: {url}");
+        assert!(
+            url.starts_with(&format!("{public}/subscriptions/{sub}/")),
+            "{h}: {url}"
+        );
     }
 }
 
