@@ -13,14 +13,16 @@
 //!   and no bytes arriving is closed after this long.
 //! - **Body timeout** (`--body-timeout`): a request body must arrive whole within this long of
 //!   its head ([`crate::audit`] answers 408 otherwise), so slow uploads are bounded too.
-//! - **Connection cap** (`--max-connections`): at most this many connections at once, always
-//!   below the descriptor limit (see [`connection_cap`]). When the cap is reached, the server
-//!   keeps accepting and makes room by closing the connections that have been idle the longest
-//!   (an attacker's connections never carry a request, so they are the ones closed; a
-//!   well-behaved client's fresh connection is the newest and carries a request within
-//!   milliseconds). Only when every connection is in the middle of a request is a new one
-//!   closed at once. Refusing to accept instead would let a flood of idle connections lock every
-//!   new client out until the timeouts ran.
+//! - **Connection cap** (`--max-connections`): at most this many connections are served at
+//!   once, always below the descriptor limit (see [`connection_cap`]). When the cap is reached,
+//!   the server keeps accepting and makes room by closing idle connections: first those that
+//!   never carried a request (what idle and slow-loris floods are made of), then those idle the
+//!   longest; a connection in the middle of a request is never closed for room. A connection
+//!   accepted at the cap waits (first come, first served, at most 2 s) for a freed slot, and at
+//!   most a quarter of the cap may wait (the descriptors above the cap allow it); beyond that, or
+//!   when every connection is busy, a new connection is closed at once. Refusing to accept
+//!   instead would let a flood of idle connections lock every new client out until the
+//!   timeouts ran, and accepting without a cap is what ran the descriptors out.
 //!
 //! Only HTTP/1.1 is served (the TLS ALPN offers `http/1.1` alone, and an HTTP/2 preface is
 //! refused by the HTTP/1 parser): ARM clients speak HTTP/1.1, and not serving HTTP/2 removes its
@@ -42,7 +44,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -109,7 +111,7 @@ pub fn raise_nofile_limit() -> u64 {
             }
         }
     }
-    r.rlim_cur as u64
+    r.rlim_cur
 }
 
 /// The cap on concurrent connections for a descriptor limit `nofile`: three quarters of what is
@@ -147,6 +149,10 @@ struct ConnState {
     head_since: AtomicU64,
     /// Told to close (room is needed under the cap).
     evict: Notify,
+    /// Already told to close (not to be counted again while it goes).
+    evicting: AtomicBool,
+    /// Requests served so far: connections that never carried one are closed first.
+    served: AtomicU32,
     /// Told that a deadline moved (a request ended, or the next head began), so the task's
     /// watchdog recomputes it.
     changed: Notify,
@@ -171,6 +177,8 @@ impl Registry {
             last_active: AtomicU64::new(now),
             head_since: AtomicU64::new(NONE),
             evict: Notify::new(),
+            evicting: AtomicBool::new(false),
+            served: AtomicU32::new(0),
             changed: Notify::new(),
         });
         self.conns
@@ -187,14 +195,18 @@ impl Registry {
             .remove(&id);
     }
 
-    /// Tells up to `n` connections without a request in progress to close, those idle the
-    /// longest first; returns how many were told.
+    /// Tells up to `n` connections without a request in progress to close — first those that
+    /// never carried a request (what idle and slow-loris floods are made of), then those idle
+    /// the longest — and returns how many were told.
     fn evict_idle(&self, n: usize) -> usize {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        let mut idle: Vec<(u64, &Arc<ConnState>)> = conns
+        let mut idle: Vec<((bool, u64), &Arc<ConnState>)> = conns
             .values()
-            .filter(|c| c.busy.load(Ordering::Relaxed) == 0)
-            .map(|c| (c.last_active.load(Ordering::Relaxed), c))
+            .filter(|c| c.busy.load(Ordering::Relaxed) == 0 && !c.evicting.load(Ordering::Relaxed))
+            .map(|c| {
+                let served = c.served.load(Ordering::Relaxed) > 0;
+                ((served, c.last_active.load(Ordering::Relaxed)), c)
+            })
             .collect();
         let n = n.min(idle.len());
         if n == 0 {
@@ -204,6 +216,7 @@ impl Registry {
             idle.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
         }
         for (_, c) in &idle[..n] {
+            c.evicting.store(true, Ordering::Relaxed);
             // notify_one stores a permit, so a task not waiting yet still sees it.
             c.evict.notify_one();
         }
@@ -307,6 +320,12 @@ where
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let limits = Arc::new(limits);
     let mut last_full_warning: Option<Instant> = None;
+    // Accepted sockets waiting for a slot, at most `headroom` (a quarter of the cap: the
+    // descriptors above the cap allow it), and evictions not yet matched by a waiter.
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let headroom = (cap / 4).max(1);
+    let batch = cap / 16 + 1;
+    let mut credit = 0usize;
     tokio::pin!(shutdown);
     loop {
         let (sock, peer) = tokio::select! {
@@ -321,54 +340,80 @@ where
                 }
             },
         };
+        // A slot now, or a place in the (bounded) queue for the next one freed.
         let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
+            Ok(p) => Some(p),
             Err(_) => {
-                // Full: close the longest-idle connections (a batch, so a flood does not make
-                // every accept scan the registry) and wait briefly for one to go.
-                let told = reg.evict_idle(cap / 16 + 1);
-                let warn = last_full_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
-                if warn {
-                    last_full_warning = Some(Instant::now());
-                    tracing::warn!(
-                        cap,
-                        closing_idle = told,
-                        "connection cap reached: closing the longest-idle connections"
-                    );
+                if waiting.load(Ordering::Relaxed) >= headroom {
+                    tracing::debug!(%peer, "connection refused: the cap is reached and room is not being made fast enough");
+                    drop(sock);
+                    continue;
                 }
-                let wait = if told > 0 { 500 } else { 0 };
-                match tokio::time::timeout(
-                    Duration::from_millis(wait),
-                    slots.clone().acquire_owned(),
-                )
-                .await
-                {
-                    Ok(Ok(p)) => p,
-                    _ => {
+                // Full: close the longest-idle connections, a batch at a time so a flood does
+                // not make every accept scan the registry.
+                if credit == 0 {
+                    let told = reg.evict_idle(batch);
+                    credit = told;
+                    let warn =
+                        last_full_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+                    if warn {
+                        last_full_warning = Some(Instant::now());
+                        tracing::warn!(
+                            cap,
+                            closing_idle = told,
+                            "connection cap reached: closing the longest-idle connections"
+                        );
+                    }
+                    if told == 0 {
                         tracing::debug!(%peer, "connection refused: every connection is busy");
                         drop(sock);
                         continue;
                     }
                 }
+                credit -= 1;
+                waiting.fetch_add(1, Ordering::Relaxed);
+                None
             }
         };
         let _ = sock.set_nodelay(true);
-        let (id, st) = reg.register();
-        let task = Connection {
-            reg: reg.clone(),
-            st,
-            peer,
-            limits: limits.clone(),
-            router: router.clone(),
-            audit: audit.clone(),
-            phase: phase_rx.clone(),
-        };
+        let reg_t = reg.clone();
+        let (limits_t, router_t, audit_t, phase_t) = (
+            limits.clone(),
+            router.clone(),
+            audit.clone(),
+            phase_rx.clone(),
+        );
         let tls = tls.clone();
+        let slots_w = slots.clone();
+        let waiting_w = waiting.clone();
         tokio::spawn(async move {
-            let _slot = permit;
+            let _slot = match permit {
+                Some(p) => p,
+                None => {
+                    // Waits for an evicted connection's slot (the semaphore is first come, first
+                    // served); the socket is not served, nor registered, before it has one.
+                    let r =
+                        tokio::time::timeout(Duration::from_secs(2), slots_w.acquire_owned()).await;
+                    waiting_w.fetch_sub(1, Ordering::Relaxed);
+                    match r {
+                        Ok(Ok(p)) => p,
+                        _ => return,
+                    }
+                }
+            };
+            let (id, st) = reg_t.register();
             let _registered = Registered {
-                reg: task.reg.clone(),
+                reg: reg_t.clone(),
                 id,
+            };
+            let task = Connection {
+                reg: reg_t,
+                st,
+                peer,
+                limits: limits_t,
+                router: router_t,
+                audit: audit_t,
+                phase: phase_t,
             };
             task.serve(sock, tls).await;
         });
@@ -503,6 +548,8 @@ impl Connection {
                         tracing::debug!(%peer, "closing idle connection to make room under the connection cap");
                         return;
                     }
+                    // A request began meanwhile: it stays, and may be chosen again later.
+                    st.evicting.store(false, Ordering::Relaxed);
                 }
                 r = phase.changed() => {
                     let now = if r.is_ok() { *phase.borrow_and_update() } else { Phase::Cut };
@@ -555,6 +602,7 @@ struct Busy {
 impl Busy {
     fn begin(st: Arc<ConnState>, reg: Arc<Registry>) -> Busy {
         st.busy.fetch_add(1, Ordering::Relaxed);
+        st.served.fetch_add(1, Ordering::Relaxed);
         st.head_since.store(NONE, Ordering::Relaxed);
         st.last_active.store(reg.now(), Ordering::Relaxed);
         Busy { st, reg }
@@ -597,8 +645,10 @@ mod tests {
             st.last_active.store(t, Ordering::Relaxed);
             states.push(st);
         }
-        // The longest idle (10) is busy: it is spared.
+        // The longest idle (10) is busy: it is spared. The one at 20 has served requests: it
+        // goes after those that never did (30, 40, 50).
         states[1].busy.store(1, Ordering::Relaxed);
+        states[3].served.store(3, Ordering::Relaxed);
         assert_eq!(reg.evict_idle(2), 2);
         let told: Vec<bool> = states
             .iter()
@@ -611,7 +661,9 @@ mod tests {
                 n.as_mut().poll(&mut cx).is_ready()
             })
             .collect();
-        assert_eq!(told, vec![false, false, true, true, false]);
+        assert_eq!(told, vec![false, false, true, false, true]);
+        // Those already told are not counted again.
+        assert_eq!(reg.evict_idle(10), 2);
     }
 
     fn futures_noop_waker() -> std::task::Waker {
