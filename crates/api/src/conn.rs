@@ -161,6 +161,8 @@ struct ConnState {
 struct Registry {
     epoch: Instant,
     next: AtomicU64,
+    /// Connections told to close that have not closed yet: the slots about to be freed.
+    evicting: AtomicUsize,
     conns: Mutex<HashMap<u64, Arc<ConnState>>>,
 }
 
@@ -189,10 +191,21 @@ impl Registry {
     }
 
     fn unregister(&self, id: u64) {
-        self.conns
+        let gone = self
+            .conns
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
+        if let Some(st) = gone {
+            self.not_evicting(&st);
+        }
+    }
+
+    /// A connection told to close has closed (or began a request and stays).
+    fn not_evicting(&self, st: &ConnState) {
+        if st.evicting.swap(false, Ordering::Relaxed) {
+            self.evicting.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Tells up to `n` connections without a request in progress to close — first those that
@@ -217,6 +230,7 @@ impl Registry {
         }
         for (_, c) in &idle[..n] {
             c.evicting.store(true, Ordering::Relaxed);
+            self.evicting.fetch_add(1, Ordering::Relaxed);
             // notify_one stores a permit, so a task not waiting yet still sees it.
             c.evict.notify_one();
         }
@@ -314,6 +328,7 @@ where
     let reg = Arc::new(Registry {
         epoch: Instant::now(),
         next: AtomicU64::new(0),
+        evicting: AtomicUsize::new(0),
         conns: Mutex::new(HashMap::new()),
     });
     let slots = Arc::new(Semaphore::new(cap));
@@ -325,7 +340,6 @@ where
     let waiting = Arc::new(AtomicUsize::new(0));
     let headroom = (cap / 4).max(1);
     let batch = cap / 16 + 1;
-    let mut credit = 0usize;
     tokio::pin!(shutdown);
     loop {
         let (sock, peer) = tokio::select! {
@@ -349,11 +363,13 @@ where
                     drop(sock);
                     continue;
                 }
-                // Full: close the longest-idle connections, a batch at a time so a flood does
-                // not make every accept scan the registry.
-                if credit == 0 {
-                    let told = reg.evict_idle(batch);
-                    credit = told;
+                // Full: close idle connections, a batch at a time so a flood does not make
+                // every accept scan the registry, whenever the waiters outnumber the slots
+                // already being freed.
+                let wanted = waiting.load(Ordering::Relaxed) + 1;
+                let freeing = reg.evicting.load(Ordering::Relaxed);
+                if wanted > freeing {
+                    let told = reg.evict_idle(batch.max(wanted - freeing));
                     let warn =
                         last_full_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
                     if warn {
@@ -364,13 +380,12 @@ where
                             "connection cap reached: closing the longest-idle connections"
                         );
                     }
-                    if told == 0 {
+                    if told == 0 && freeing == 0 {
                         tracing::debug!(%peer, "connection refused: every connection is busy");
                         drop(sock);
                         continue;
                     }
                 }
-                credit -= 1;
                 waiting.fetch_add(1, Ordering::Relaxed);
                 None
             }
@@ -549,7 +564,7 @@ impl Connection {
                         return;
                     }
                     // A request began meanwhile: it stays, and may be chosen again later.
-                    st.evicting.store(false, Ordering::Relaxed);
+                    reg.not_evicting(&st);
                 }
                 r = phase.changed() => {
                     let now = if r.is_ok() { *phase.borrow_and_update() } else { Phase::Cut };
@@ -637,6 +652,7 @@ mod tests {
         let reg = Registry {
             epoch: Instant::now(),
             next: AtomicU64::new(0),
+            evicting: AtomicUsize::new(0),
             conns: Mutex::new(HashMap::new()),
         };
         let mut states = vec![];
