@@ -203,8 +203,13 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     }
 }
 
-/// The scheme and authority clients reached us by, for the URLs we hand back.
-pub fn base_url(headers: &HeaderMap, scheme: &str) -> String {
+/// The scheme and authority of the URLs we hand back: the configured public URL. Only a router
+/// embedded without one (in-process tests) falls back to the request's `Host`, which a client
+/// controls and `vnet serve` therefore never uses.
+pub fn base_url(public: Option<&str>, headers: &HeaderMap, scheme: &str) -> String {
+    if let Some(p) = public {
+        return p.trim_end_matches('/').to_string();
+    }
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())

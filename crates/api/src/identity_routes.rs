@@ -177,10 +177,12 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    // The audit line names the principal authenticated below.
+    let audit_who = parts.extensions.get::<crate::audit::Who>().cloned();
     let c = Call {
         peer,
         method: parts.method,
-        base: http::base_url(&parts.headers, &g.scheme),
+        base: http::base_url(g.app.opts.public_url.as_deref(), &parts.headers, &g.scheme),
         path,
         segs,
         low,
@@ -195,7 +197,12 @@ async fn gate(State(g): State<Arc<Gate>>, req: Request<Body>) -> Response {
     let public_doc = c.low.len() == 1 && c.low[0] == "openapi.json";
     let caller = if g.id.require_auth && !public_doc {
         match g.authenticate(&c) {
-            Ok(p) => Some(Caller { principal: p }),
+            Ok(p) => {
+                if let Some(w) = &audit_who {
+                    w.set(&p);
+                }
+                Some(Caller { principal: p })
+            }
             Err(r) => return r,
         }
     } else {

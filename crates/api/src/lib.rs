@@ -2,7 +2,9 @@
 //! store) and answers Azure's REST calls for virtual networks, peerings, NICs, route tables,
 //! public IPs, VPN gateways, local network gateways and connections.
 
+pub mod audit;
 pub mod auth;
+pub mod conn;
 pub mod dataplane;
 pub mod engine;
 pub mod http;
@@ -33,6 +35,14 @@ pub struct ServeConfig {
     pub tls: tls::TlsSource,
     /// Development mode: print the operator principal's client secret at start.
     pub dev: bool,
+    /// The URL clients reach the server by (`--public-url`), used for every URL the server
+    /// hands out instead of the request's `Host`; `None`: derived from the listen address
+    /// ([`public_url`]).
+    pub public_url: Option<String>,
+    /// Connection timeouts and cap ([`conn`]).
+    pub limits: conn::ConnLimits,
+    /// Also write the audit log to this file as JSON lines (`--audit-log`).
+    pub audit_log: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -44,6 +54,9 @@ impl Default for ServeConfig {
             insecure_http: false,
             tls: tls::TlsSource::SelfSigned,
             dev: false,
+            public_url: None,
+            limits: conn::ConnLimits::default(),
+            audit_log: None,
         }
     }
 }
@@ -85,9 +98,20 @@ pub async fn resume(app: &Arc<App>) {
 /// The public IP pool used when the operator configures none.
 pub const DEFAULT_PUBLIC_IP_POOL: &str = "198.18.0.0/15";
 
-/// Runs the all-in-one server until interrupted: HTTPS with bearer tokens (see
-/// [`identity_routes`]), or plain HTTP without tokens on loopback with `insecure_http`.
+/// Runs the all-in-one server until SIGTERM or SIGINT (Ctrl-C): HTTPS with bearer tokens (see
+/// [`identity_routes`]), or plain HTTP without tokens on loopback with `insecure_http`. Returns
+/// normally after a clean shutdown, so everything the server holds is dropped in order.
 pub async fn serve(cfg: ServeConfig) -> Result<(), BoxError> {
+    serve_until(cfg, |_| {}, stop_signal()).await
+}
+
+/// [`serve`], telling `ready` the bound address once it accepts connections and stopping when
+/// `shutdown` completes (tests run servers on port 0 and stop them this way).
+pub async fn serve_until(
+    cfg: ServeConfig,
+    ready: impl FnOnce(SocketAddr) + Send,
+    shutdown: impl std::future::Future<Output = &'static str> + Send,
+) -> Result<(), BoxError> {
     if cfg.insecure_http && !cfg.listen.ip().is_loopback() {
         return Err(format!(
             "--insecure-http serves without TLS or tokens and is only allowed on a loopback address, not {}",
@@ -104,40 +128,151 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), BoxError> {
         public_ip_pools: pools,
     };
     let scheme = if cfg.insecure_http { "http" } else { "https" };
+    let nofile = conn::raise_nofile_limit();
+    let cap = conn::connection_cap(nofile, cfg.limits.max_connections);
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let local = listener.local_addr()?;
+    let public = public_url(cfg.public_url.as_deref(), local, scheme)?;
     let opts = AppOptions {
         scheme: scheme.into(),
+        public_url: Some(public.clone()),
         ..AppOptions::default()
     };
     let app = open_app(&cfg.data_dir, config, opts)?;
     resume(&app).await;
     dataplane::start(&app);
     let (identity, boot) = identity_routes::Identity::open(&cfg.data_dir, !cfg.insecure_http)?;
+    let audit = Arc::new(audit::Audit::new(
+        identity.require_auth,
+        cfg.audit_log.as_deref(),
+    )?);
     let router = identity_routes::secure_router(app, Arc::new(identity));
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
-    let local = listener.local_addr()?;
     let tls_setup = if cfg.insecure_http {
         None
     } else {
         Some(tls::setup(&cfg.data_dir, local, &cfg.tls)?)
     };
     print_banner(&cfg, local, scheme, &boot, tls_setup.as_ref());
-    tracing::info!(listen = %local, data_dir = %cfg.data_dir.display(), %scheme, "vnet API listening");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    println!("  public URL: {public}/\n  connections: at most {cap} (descriptor limit {nofile})");
+    tracing::info!(listen = %local, data_dir = %cfg.data_dir.display(), %scheme, public_url = %public, max_connections = cap, "vnet API listening");
+    let acceptor = tls_setup.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
+    let (signal_tx, signal_rx) = tokio::sync::oneshot::channel();
+    let shutdown = async move {
+        let why = shutdown.await;
+        println!("vnet API stopping ({why}): finishing requests in progress");
+        tracing::info!(
+            signal = why,
+            "stopping: no new connections, finishing requests in progress"
+        );
+        let _ = signal_tx.send(why);
     };
-    match tls_setup {
-        Some(t) => {
-            axum::serve(tls::TlsListener::new(listener, t.config)?, router)
-                .with_graceful_shutdown(shutdown)
-                .await?;
-        }
-        None => {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await?
-        }
+    ready(local);
+    let limits = cfg.limits.clone();
+    let grace = limits.shutdown_grace;
+    let summary = conn::run(listener, acceptor, router, audit, limits, cap, shutdown).await;
+    let why = signal_rx.await.unwrap_or("shutdown");
+    if summary.cut > 0 {
+        tracing::warn!(
+            cut = summary.cut,
+            grace_secs = grace.as_secs_f64(),
+            "connections still busy after the grace period were closed"
+        );
     }
+    tracing::info!(
+        signal = why,
+        connections = summary.open_at_shutdown,
+        cut = summary.cut,
+        "vnet API stopped"
+    );
+    println!(
+        "vnet API stopped ({why}; {} connection(s) open at shutdown, {} cut after the {}s grace period)",
+        summary.open_at_shutdown,
+        summary.cut,
+        grace.as_secs_f64()
+    );
     Ok(())
+}
+
+/// Completes on SIGTERM (service managers, `kill`) or SIGINT (Ctrl-C), naming it.
+pub async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+/// The base of every URL the server hands out (`https://host:port`, no trailing slash): the
+/// operator's `--public-url`, checked, or one made from the bound address. An unspecified
+/// listen address (`0.0.0.0`, `::`) gives this machine's host name when it resolves (the
+/// self-made certificate covers it, and remote clients can reach it), else 127.0.0.1.
+pub fn public_url(
+    given: Option<&str>,
+    local: SocketAddr,
+    scheme: &str,
+) -> Result<String, BoxError> {
+    if let Some(u) = given {
+        return check_public_url(u);
+    }
+    let ip = local.ip();
+    let host = if ip.is_unspecified() {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let valid = !name.is_empty()
+            && name.len() < 254
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        let resolves = valid && {
+            use std::net::ToSocketAddrs;
+            (name.as_str(), local.port())
+                .to_socket_addrs()
+                .is_ok_and(|mut a| a.next().is_some())
+        };
+        if resolves {
+            name
+        } else {
+            tracing::warn!("listening on {local}: URLs the server hands out name 127.0.0.1; set --public-url for remote clients");
+            "127.0.0.1".into()
+        }
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    Ok(format!("{scheme}://{host}:{}", local.port()))
+}
+
+/// A public URL must be `http(s)://authority` with nothing after it but one `/`: a path would
+/// be prepended to no route, and a query or fragment would corrupt every URL made from it.
+fn check_public_url(u: &str) -> Result<String, BoxError> {
+    let bad = |why: &str| -> BoxError { format!("--public-url {u:?}: {why}").into() };
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or_else(|| bad("must start with https:// or http://"))?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() {
+        return Err(bad("names no host"));
+    }
+    let ok = authority
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+    if !ok {
+        return Err(bad(
+            "must be a scheme and host[:port] only (no path, query, user or fragment)",
+        ));
+    }
+    Ok(u.trim_end_matches('/').to_string())
 }
 
 /// What a user needs to reach the server: its URL, the CA to trust, and who to sign in as.

@@ -26,6 +26,10 @@ pub struct AppOptions {
     pub provision_delay: Duration,
     /// "http" or "https", for the URLs in Location headers.
     pub scheme: String,
+    /// The base of the URLs handed out (`Location`, `Azure-AsyncOperation`, `nextLink`, cloud
+    /// metadata, token issuers): `vnet serve` always sets it (`--public-url`). `None` only for
+    /// a router embedded in-process (tests), which then names the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -34,6 +38,7 @@ impl Default for AppOptions {
             page_size: 1000,
             provision_delay: Duration::from_millis(500),
             scheme: "http".into(),
+            public_url: None,
         }
     }
 }
@@ -289,7 +294,11 @@ impl App {
             q.push(format!("$skiptoken={end}"));
             body["nextLink"] = json!(format!(
                 "{}{}?{}",
-                http::base_url(&req.headers, &self.opts.scheme),
+                http::base_url(
+                    self.opts.public_url.as_deref(),
+                    &req.headers,
+                    &self.opts.scheme
+                ),
                 req.path,
                 q.join("&")
             ));
@@ -300,7 +309,11 @@ impl App {
     fn url(&self, req: &Req, path: &str, api: &str) -> String {
         format!(
             "{}{}?api-version={api}",
-            http::base_url(&req.headers, &self.opts.scheme),
+            http::base_url(
+                self.opts.public_url.as_deref(),
+                &req.headers,
+                &self.opts.scheme
+            ),
             path
         )
     }

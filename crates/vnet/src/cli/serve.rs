@@ -7,6 +7,7 @@ use super::error::CliError;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -37,6 +38,46 @@ pub struct ServeArgs {
     /// Development mode: print the operator's client secret at start.
     #[arg(long)]
     pub dev: bool,
+    /// The URL clients reach this server by (scheme://host[:port]), used in every URL the
+    /// server hands out (Location, Azure-AsyncOperation, nextLink, cloud metadata, token
+    /// issuers) instead of the request's Host header. Default: from --listen (this machine's
+    /// host name for 0.0.0.0 / ::).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = secs)]
+    pub tls_handshake_timeout: Duration,
+    /// Seconds a client has to send a whole request head (from the connection being ready, or
+    /// from the first byte of a later request); slower clients are disconnected.
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = secs)]
+    pub header_timeout: Duration,
+    /// Seconds a kept-alive connection may stay idle between requests.
+    #[arg(long, default_value = "60", value_name = "SECS", value_parser = secs)]
+    pub idle_timeout: Duration,
+    /// Seconds a client has to send a whole request body (answered 408 otherwise).
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = secs)]
+    pub body_timeout: Duration,
+    /// Most connections open at once (default: 3/4 of the descriptor limit left after a
+    /// reserve, at most 10000). At the cap the longest-idle connections are closed to make room.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds requests in progress may take to finish after SIGTERM or Ctrl-C.
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = secs)]
+    pub shutdown_grace: Duration,
+    /// Also append the audit log (one JSON line per write request) to this file (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+/// Seconds, fractions allowed (`0.5`); at least a millisecond, at most a day.
+fn secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.001..=86400.0).contains(&v) {
+        return Err(format!("{s} is outside 0.001 to 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
 }
 
 impl ServeArgs {
@@ -52,6 +93,16 @@ impl ServeArgs {
             insecure_http: self.insecure_http,
             tls,
             dev: self.dev,
+            public_url: self.public_url,
+            limits: api::conn::ConnLimits {
+                tls_handshake_timeout: self.tls_handshake_timeout,
+                header_timeout: self.header_timeout,
+                idle_timeout: self.idle_timeout,
+                body_timeout: self.body_timeout,
+                max_connections: self.max_connections,
+                shutdown_grace: self.shutdown_grace,
+            },
+            audit_log: self.audit_log,
         }
     }
 }
@@ -64,9 +115,11 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::new("ServeFailed", format!("cannot start the runtime: {e}")))?;
-    runtime
-        .block_on(api::serve(args.config()))
-        .map_err(|e| CliError::new("ServeFailed", e.to_string()))
+    let r = runtime.block_on(api::serve(args.config()));
+    // Background work (the data plane's blocking tasks) gets a moment, not a veto: the server
+    // has already drained its requests.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    r.map_err(|e| CliError::new("ServeFailed", e.to_string()))
 }
 
 #[cfg(test)]
@@ -94,6 +147,36 @@ mod tests {
         let config = args.config();
         assert!(!config.insecure_http && !config.dev);
         assert_eq!(config.tls, api::tls::TlsSource::SelfSigned);
+        assert_eq!(config.limits, api::conn::ConnLimits::default());
+        assert_eq!(config.public_url, None);
+        assert_eq!(config.audit_log, None);
+    }
+
+    #[test]
+    fn connection_limits_and_public_url() {
+        let config = parse(&[
+            "serve",
+            "--header-timeout",
+            "0.5",
+            "--idle-timeout",
+            "2",
+            "--max-connections",
+            "64",
+            "--public-url",
+            "https://vnet.example:8443",
+        ])
+        .unwrap()
+        .config();
+        assert_eq!(config.limits.header_timeout, Duration::from_millis(500));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(2));
+        assert_eq!(config.limits.max_connections, Some(64));
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://vnet.example:8443")
+        );
+        for bad in ["0", "-1", "soon", "1e9"] {
+            assert!(parse(&["serve", "--header-timeout", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]
