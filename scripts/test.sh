@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: strongSwan (with the userspace kernel-libipsec plugin) for IPsec interop,
 # iperf3 and ping for data-plane tests, tshark to dissect our packets, python3-venv for the
 # Azure SDK/CLI tests, iproute2 for namespaces, openssl to make the interop certificates.
-PKGS=(strongswan-charon strongswan-swanctl libstrongswan-extra-plugins libcharon-extra-plugins
+PKGS=(strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libstrongswan-extra-plugins libcharon-extra-plugins
       iperf3 iputils-ping tshark iproute2 python3-venv python3-pip procps openssl)
 if [ "${VNET_SKIP_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
   missing=()

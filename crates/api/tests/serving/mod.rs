@@ -126,11 +126,18 @@ impl Running {
     }
 
     /// Stops the server and reads the revision of its store.
-    pub fn stop_and_revision(&mut self) -> u64 {
+    /// Stops the server and lists the keys any commit ever wrote, outside the server's own
+    /// bookkeeping (`dp/`: its data-plane instance id).
+    pub fn stop_and_written_keys(&mut self) -> Vec<String> {
         self.stop().unwrap();
         use store::Store;
         let s = store::SqliteStore::open(&self.data.join("vnet.db")).unwrap();
-        s.revision().unwrap()
+        s.events_since(0, 10_000)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .filter(|k| !k.starts_with("dp/"))
+            .collect()
     }
 }
 
