@@ -3,12 +3,15 @@
 //! public IPs, VPN gateways, local network gateways and connections.
 
 pub mod auth;
+pub mod compaction;
+pub mod datadir;
 pub mod dataplane;
 pub mod engine;
 pub mod http;
 pub mod identity_routes;
 pub mod openapi;
 pub mod routes;
+pub mod secrets;
 pub mod tls;
 
 use engine::Engine;
@@ -32,6 +35,8 @@ pub struct ServeConfig {
     pub tls: tls::TlsSource,
     /// Development mode: print the operator principal's client secret at start.
     pub dev: bool,
+    /// Revisions of change-feed history each store keeps (`--history-revisions`).
+    pub history_revisions: u64,
 }
 
 impl Default for ServeConfig {
@@ -43,6 +48,7 @@ impl Default for ServeConfig {
             insecure_http: false,
             tls: tls::TlsSource::SelfSigned,
             dev: false,
+            history_revisions: compaction::DEFAULT_HISTORY_REVISIONS,
         }
     }
 }
@@ -63,7 +69,8 @@ pub fn open_app(
 ) -> Result<Arc<App>, BoxError> {
     std::fs::create_dir_all(data_dir)?;
     let store = store::SqliteStore::open(&data_dir.join("vnet.db"))?;
-    let engine = Engine::open(Arc::new(store), config)?;
+    let sealer = secrets::Sealer::load_or_create(data_dir)?;
+    let engine = Engine::open_sealed(Arc::new(store), config, sealer)?;
     let app = Arc::new(App {
         engine: Arc::new(engine),
         opts,
@@ -107,10 +114,19 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), BoxError> {
         scheme: scheme.into(),
         ..AppOptions::default()
     };
+    // Before any store is opened: one server per data directory, and its files private.
+    let data_dir = datadir::DataDir::lock(&cfg.data_dir)?;
     let app = open_app(&cfg.data_dir, config, opts)?;
+    let (identity, boot) = identity_routes::Identity::open(&cfg.data_dir, !cfg.insecure_http)?;
+    let stores: Vec<(&'static str, Arc<dyn store::Store>)> = vec![
+        ("vnet.db", app.engine.store().clone()),
+        ("identity.db", identity.dir.store().clone()),
+    ];
+    // At start, before anything follows the change feed, then on a schedule.
+    compaction::compact_all(&stores, cfg.history_revisions);
+    compaction::spawn(stores, cfg.history_revisions, compaction::INTERVAL);
     resume(&app).await;
     dataplane::start(&app);
-    let (identity, boot) = identity_routes::Identity::open(&cfg.data_dir, !cfg.insecure_http)?;
     let router = identity_routes::secure_router(app, Arc::new(identity));
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let local = listener.local_addr()?;
@@ -119,6 +135,8 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), BoxError> {
     } else {
         Some(tls::setup(&cfg.data_dir, local, &cfg.tls)?)
     };
+    // TLS and the identity made their files: check the modes once more.
+    data_dir.secure()?;
     print_banner(&cfg, local, scheme, &boot, tls_setup.as_ref());
     tracing::info!(listen = %local, data_dir = %cfg.data_dir.display(), %scheme, "vnet API listening");
     let shutdown = async {
@@ -136,6 +154,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), BoxError> {
                 .await?
         }
     }
+    drop(data_dir);
     Ok(())
 }
 

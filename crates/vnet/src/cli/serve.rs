@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Development mode: print the operator's client secret at start.
     #[arg(long)]
     pub dev: bool,
+    /// Revisions of change-feed history the store keeps (older ones are compacted at start
+    /// and every minute; a follower further behind re-reads a snapshot).
+    #[arg(long, default_value_t = api::compaction::DEFAULT_HISTORY_REVISIONS, value_name = "N")]
+    pub history_revisions: u64,
 }
 
 impl ServeArgs {
@@ -52,6 +56,7 @@ impl ServeArgs {
             insecure_http: self.insecure_http,
             tls,
             dev: self.dev,
+            history_revisions: self.history_revisions,
         }
     }
 }
