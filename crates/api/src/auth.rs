@@ -721,7 +721,10 @@ impl Directory {
             principal_id: p.object_id.clone(),
         };
         self.update(|r, ops| {
-            let (tid, pid) = (tenant.id.to_ascii_lowercase(), p.app_id.to_ascii_lowercase());
+            let (tid, pid) = (
+                tenant.id.to_ascii_lowercase(),
+                p.app_id.to_ascii_lowercase(),
+            );
             let (sid, aid) = (sub.id.to_ascii_lowercase(), owner.name.to_ascii_lowercase());
             ops.push(Self::put_op(K_TENANT, &tid, &tenant));
             ops.push(Self::put_op(K_SUB, &sid, &sub));

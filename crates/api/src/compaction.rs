@@ -91,7 +91,7 @@ mod tests {
         assert_eq!(s.range("res/").unwrap().1.len(), 7);
     }
 
-    #[tokio::test(start_paused = false)]
+    #[tokio::test]
     async fn the_schedule_compacts() {
         let s: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
         put(s.as_ref(), 50);

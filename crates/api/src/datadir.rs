@@ -115,7 +115,8 @@ impl DataDir {
     /// us chmod a file elsewhere). Called at start and again once TLS and the identity are set
     /// up, so that files made by earlier versions are fixed too.
     pub fn secure(&self) -> Result<(), BoxError> {
-        secure_tree(&self.path, &self.path).map_err(|e| describe_io(&self.path, "secure it", &e))?;
+        secure_tree(&self.path, &self.path)
+            .map_err(|e| describe_io(&self.path, "secure it", &e))?;
         Ok(())
     }
 }

@@ -53,15 +53,15 @@ impl Sealer {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let k = random::<32>();
-                crate::datadir::write_private_atomic(&file, &k).map_err(|e| {
-                    crate::datadir::describe_io(data_dir, "write secrets.key", &e)
-                })?;
+                crate::datadir::write_private_atomic(&file, &k)
+                    .map_err(|e| crate::datadir::describe_io(data_dir, "write secrets.key", &e))?;
                 k.to_vec()
             }
-            Err(e) => return Err(crate::datadir::describe_io(data_dir, "read secrets.key", &e).into()),
+            Err(e) => {
+                return Err(crate::datadir::describe_io(data_dir, "read secrets.key", &e).into())
+            }
         };
-        Sealer::from_bytes(&bytes)
-            .map_err(|e| format!("{}: {e}", file.display()).into())
+        Sealer::from_bytes(&bytes).map_err(|e| format!("{}: {e}", file.display()).into())
     }
 
     /// A key that lives in memory only (in-memory stores, tests).
@@ -290,7 +290,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const CONN: &str = "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/connections/c";
+    const CONN: &str =
+        "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/connections/c";
     const GW: &str =
         "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/virtualnetworkgateways/g";
 
@@ -335,7 +336,9 @@ mod tests {
         let mut t = sealed.clone().into_bytes();
         let last = t.len() - 2;
         t[last] = if t[last] == b'A' { b'B' } else { b'A' };
-        assert!(a.open("secret/res/x", &String::from_utf8(t).unwrap()).is_err());
+        assert!(a
+            .open("secret/res/x", &String::from_utf8(t).unwrap())
+            .is_err());
         // Two seals of one value differ (fresh nonce).
         assert_ne!(sealed, a.seal("secret/res/x", b"topsecret"));
     }

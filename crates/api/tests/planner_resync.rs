@@ -31,7 +31,11 @@ async fn a_planner_behind_the_compacted_history_resyncs_at_once() {
         .await
         .expect("the wait hung on a compacted history");
     assert_eq!(w, Wake::Resync);
-    assert!(t0.elapsed() < Duration::from_millis(150), "paused {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(150),
+        "paused {:?}",
+        t0.elapsed()
+    );
     // The resync: a snapshot, then a wait from its revision that only a new commit ends.
     let (at, items) = s.range("res/").unwrap();
     assert_eq!((at, items.len()), (40, 3));

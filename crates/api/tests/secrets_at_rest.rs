@@ -160,10 +160,7 @@ fn shared_keys_changed_or_deleted_leave_no_trace_and_survive_restart_while_they_
     assert!(!body.contains(third), "write-only: {body}");
 
     // Deleted with its connection.
-    let r = c
-        .delete(url(&net("net", "connections/c1")))
-        .send()
-        .unwrap();
+    let r = c.delete(url(&net("net", "connections/c1"))).send().unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let t0 = std::time::Instant::now();
     while c
@@ -179,7 +176,14 @@ fn shared_keys_changed_or_deleted_leave_no_trace_and_survive_restart_while_they_
     for k in [first, second, third] {
         assert_absent(dir.path(), k, "after the delete");
     }
-    assert!(app.engine.store().get(&api::secrets::secret_key(&net("net", "connections/c1").to_ascii_lowercase())).unwrap().is_none());
+    assert!(app
+        .engine
+        .store()
+        .get(&api::secrets::secret_key(
+            &net("net", "connections/c1").to_ascii_lowercase()
+        ))
+        .unwrap()
+        .is_none());
     drop(rt);
     drop(app);
     // Reopening does not bring it back.
@@ -211,14 +215,22 @@ fn radius_secrets_are_sealed_and_a_wrong_key_file_is_refused() {
     let key = |app: &api::routes::App| {
         app.engine.read(|st| {
             st.get(&net("net", "virtualNetworkGateways/gw").to_ascii_lowercase())
-                .map(|d| d["properties"]["vpnClientConfiguration"]["radiusServers"][0]["radiusServerSecret"].clone())
+                .map(|d| {
+                    d["properties"]["vpnClientConfiguration"]["radiusServers"][0]
+                        ["radiusServerSecret"]
+                        .clone()
+                })
         })
     };
     let Server { dir, app, _rt, .. } = s;
     drop(_rt);
     drop(app);
     let app = api::open_app(dir.path(), Default::default(), Default::default()).unwrap();
-    assert_eq!(key(&app), Some(json!(server_secret)), "kept across a restart");
+    assert_eq!(
+        key(&app),
+        Some(json!(server_secret)),
+        "kept across a restart"
+    );
     drop(app);
     // A replaced secrets.key (another directory's, or an attacker's) opens nothing: the
     // server refuses to start rather than run with secrets it cannot read.
@@ -229,5 +241,8 @@ fn radius_secrets_are_sealed_and_a_wrong_key_file_is_refused() {
         .expect("a wrong key must be refused")
         .to_string();
     assert!(err.contains("cannot decrypt"), "{err}");
-    assert!(!err.contains(secret) && !err.contains(server_secret), "{err}");
+    assert!(
+        !err.contains(secret) && !err.contains(server_secret),
+        "{err}"
+    );
 }

@@ -70,7 +70,12 @@ fn main() {
             .chain(sizes.iter().copied())
             .collect::<Vec<_>>()
             .windows(2)
-            .map(|w| format!("{:+.0} B/write", (w[1] as f64 - w[0] as f64) / WRITES as f64))
+            .map(|w| {
+                format!(
+                    "{:+.0} B/write",
+                    (w[1] as f64 - w[0] as f64) / WRITES as f64
+                )
+            })
             .collect();
         println!(
             "{name:24} file after 10k/20k/30k writes: {:?} bytes; growth per block: {} ({:.1?})",

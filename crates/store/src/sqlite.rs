@@ -714,11 +714,13 @@ impl Store for SqliteStore {
         // files, whose free pages are reused by later writes instead), then empty the WAL that
         // the delete filled.  Both best effort: the compaction itself is committed.
         // (Each step of the pragma frees one page, so it must be stepped to the end.)
-        let _ = conn.prepare("PRAGMA incremental_vacuum").and_then(|mut st| {
-            let mut rows = st.query([])?;
-            while rows.next()?.is_some() {}
-            Ok(())
-        });
+        let _ = conn
+            .prepare("PRAGMA incremental_vacuum")
+            .and_then(|mut st| {
+                let mut rows = st.query([])?;
+                while rows.next()?.is_some() {}
+                Ok(())
+            });
         truncate_wal(&conn);
         Ok(())
     }

@@ -88,7 +88,10 @@ fn old_secret_values_leave_no_trace_in_the_files() {
     s.commit(&[put("res/conn", "{\"v\":2}"), put("secret/res/conn", new)])
         .unwrap();
     let bytes = all_bytes(dir.path());
-    assert!(!contains(&bytes, old), "the changed secret survives in a file");
+    assert!(
+        !contains(&bytes, old),
+        "the changed secret survives in a file"
+    );
     s.commit(&[
         Op::Delete {
             key: "res/conn".into(),
@@ -142,7 +145,8 @@ fn compaction_gives_the_space_back() {
     let s = SqliteStore::open(&path).unwrap();
     let value = "v".repeat(1300);
     for i in 0..2000 {
-        s.commit(&[put(&format!("res/{}", i % 10), &value)]).unwrap();
+        s.commit(&[put(&format!("res/{}", i % 10), &value)])
+            .unwrap();
     }
     let size = |s: &SqliteStore| {
         s.commit(&[]).unwrap();

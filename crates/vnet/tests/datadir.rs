@@ -105,7 +105,12 @@ fn spawn_with(prefix: &[&str], dir: &Path, port: u16, extra: &[&str], log: &Path
         cmd.arg(BIN);
     }
     let child = cmd
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir)
         .args(extra)
         .stdin(Stdio::null())
@@ -159,7 +164,12 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn a_second_server_on_the_same_data_dir_refuses_and_names_the_holder() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("data");
-    let mut a = spawn(&dir, free_port(), &["--insecure-http"], &t.path().join("a.log"));
+    let mut a = spawn(
+        &dir,
+        free_port(),
+        &["--insecure-http"],
+        &t.path().join("a.log"),
+    );
     a.ready(Duration::from_secs(30)).unwrap();
     let before = snapshot(&dir);
 
@@ -171,22 +181,37 @@ fn a_second_server_on_the_same_data_dir_refuses_and_names_the_holder() {
         assert!(!st.success(), "the second server started: {}", b.log_text());
         let log = b.log_text();
         assert!(
-            log.contains(&format!("in use by another vnet server (pid {})", a.child.id())),
+            log.contains(&format!(
+                "in use by another vnet server (pid {})",
+                a.child.id()
+            )),
             "{log}"
         );
         assert!(!log.contains("vnet API listening"), "{log}");
     }
     // It changed nothing, and the holder's pid is still the one in the lock file.
-    assert_eq!(snapshot(&dir), before, "the refused server wrote to the data directory");
+    assert_eq!(
+        snapshot(&dir),
+        before,
+        "the refused server wrote to the data directory"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("lock")).unwrap().trim(),
         a.child.id().to_string()
     );
-    assert!(a.child.try_wait().unwrap().is_none(), "the first server died");
+    assert!(
+        a.child.try_wait().unwrap().is_none(),
+        "the first server died"
+    );
 
     // kill -9 releases the lock (the kernel drops it): a new server starts.
     drop(a);
-    let mut c = spawn(&dir, free_port(), &["--insecure-http"], &t.path().join("c.log"));
+    let mut c = spawn(
+        &dir,
+        free_port(),
+        &["--insecure-http"],
+        &t.path().join("c.log"),
+    );
     c.ready(Duration::from_secs(30)).unwrap();
     assert_eq!(
         std::fs::read_to_string(dir.join("lock")).unwrap().trim(),
@@ -228,15 +253,31 @@ fn data_dir_files_are_private_and_old_open_modes_are_fixed() {
     let mut s = spawn(&dir, port, &[], &t.path().join("s.log"));
     s.ready(Duration::from_secs(30)).unwrap();
     let out = operator_lists_groups(&dir, port);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for f in ["vnet.db", "vnet.db-wal", "identity.db", "identity.db-wal", "secrets.key"] {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "vnet.db",
+        "vnet.db-wal",
+        "identity.db",
+        "identity.db-wal",
+        "secrets.key",
+    ] {
         assert!(dir.join(f).exists(), "{f}");
     }
     assert_private(&dir);
     drop(s);
 
     // What an older vnet (or a careless copy) left: world-readable files and directory.
-    for f in ["vnet.db", "identity.db-wal", "credentials.json", "tls/ca-key.pem", "auth/signing-key.p8"] {
+    for f in [
+        "vnet.db",
+        "identity.db-wal",
+        "credentials.json",
+        "tls/ca-key.pem",
+        "auth/signing-key.p8",
+    ] {
         std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -332,7 +373,12 @@ fn read_only_data_dir_is_reported_as_read_only() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("data");
     // An existing data directory (first start done), then made read-only.
-    let mut s = spawn(&dir, free_port(), &["--insecure-http"], &t.path().join("s.log"));
+    let mut s = spawn(
+        &dir,
+        free_port(),
+        &["--insecure-http"],
+        &t.path().join("s.log"),
+    );
     s.ready(Duration::from_secs(30)).unwrap();
     drop(s);
     let before = snapshot(&dir);
@@ -354,7 +400,10 @@ fn read_only_data_dir_is_reported_as_read_only() {
     let st = p.exit(Duration::from_secs(30));
     let text = p.log_text();
     assert!(!st.success(), "started on a read-only directory: {text}");
-    assert!(text.contains(&format!("data directory {} is read-only", dir.display())), "{text}");
+    assert!(
+        text.contains(&format!("data directory {} is read-only", dir.display())),
+        "{text}"
+    );
     assert!(!text.contains("damaged"), "{text}");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     assert_eq!(snapshot(&dir), before);
@@ -365,7 +414,9 @@ fn read_only_data_dir_is_reported_as_read_only() {
 fn on_tiny_tmpfs(mnt: &Path, port: u16, fill: bool, log: &Path) -> Proc {
     let m = mnt.display().to_string();
     let fill = if fill {
-        format!(" && mkdir -p '{m}/data' && (dd if=/dev/zero of='{m}/fill' bs=4k 2>/dev/null; true)")
+        format!(
+            " && mkdir -p '{m}/data' && (dd if=/dev/zero of='{m}/fill' bs=4k 2>/dev/null; true)"
+        )
     } else {
         String::new()
     };
@@ -442,7 +493,10 @@ fn full_disk_is_reported_as_no_space_left() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     std::fs::remove_file(&fill).unwrap();
-    assert!(rg("after").status().is_success(), "writes work again once space is back");
+    assert!(
+        rg("after").status().is_success(),
+        "writes work again once space is back"
+    );
     let mut log = String::new();
     let _ = std::fs::File::open(&p.log).and_then(|mut f| f.read_to_string(&mut log));
     assert!(!log.contains("damaged"), "{log}");
