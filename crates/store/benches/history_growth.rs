@@ -15,7 +15,7 @@ use store::{Op, SqliteStore, Store};
 /// Writes per block under `cargo bench`; `cargo test --all-targets` (the suite) also runs this
 /// file, without `--bench`, and then only checks it works with a small block.
 const WRITES: usize = 10_000;
-const SMOKE_WRITES: usize = 1_000;
+const SMOKE_WRITES: usize = 3_000;
 const RESOURCES: usize = 200;
 const KEEP: u64 = 1_000;
 
@@ -63,11 +63,19 @@ fn run(compact: bool, blocks: usize, writes: usize) -> Vec<u64> {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let (writes, blocks) = if bench { (WRITES, 3) } else { (SMOKE_WRITES, 1) };
+    let (writes, blocks) = if bench {
+        (WRITES, 3)
+    } else {
+        (SMOKE_WRITES, 1)
+    };
     println!(
         "document size {} bytes, {RESOURCES} resources, {writes} writes per block{}",
         doc(1, 1).len(),
-        if bench { "" } else { " (smoke run: use cargo bench for the figures)" }
+        if bench {
+            ""
+        } else {
+            " (smoke run: use cargo bench for the figures)"
+        }
     );
     for (name, compact) in [("no compaction", false), ("compacted (keep 1,000)", true)] {
         let t0 = std::time::Instant::now();
