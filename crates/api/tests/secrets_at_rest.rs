@@ -246,3 +246,54 @@ fn radius_secrets_are_sealed_and_a_wrong_key_file_is_refused() {
         "{err}"
     );
 }
+
+/// A data directory of an older vnet: the shared key inline in the document, and in the
+/// change feed. Opening it moves the key beside the document, sealed, and compacts the history
+/// that held it, so the attacker's byte search finds nothing from then on.
+#[test]
+fn inline_secrets_of_an_older_version_are_moved_and_their_history_dropped() {
+    let s = Server::start();
+    setup(&s);
+    let key = "LegacyInlineKey-1a2b3c4d5e";
+    connection(&s, "old", "placeholder-key-000");
+    let state_key = net("net", "connections/old").to_ascii_lowercase();
+    let store = s.app.engine.store().clone();
+    let res = format!("res/{state_key}");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&store.get(&res).unwrap().unwrap()).unwrap();
+    doc["properties"]["sharedKey"] = json!(key);
+    // What an older version wrote: the key inside the document (so also in its event).
+    store
+        .commit(&[
+            store::Op::Put {
+                key: res.clone(),
+                value: doc.to_string(),
+            },
+            store::Op::Delete {
+                key: api::secrets::secret_key(&state_key),
+            },
+        ])
+        .unwrap();
+    assert!(store
+        .events_since(0, 10_000)
+        .unwrap()
+        .iter()
+        .any(|e| e.value.as_deref().is_some_and(|v| v.contains(key))));
+    drop(store);
+    let Server { dir, app, _rt, .. } = s;
+    drop(_rt);
+    drop(app);
+
+    let app = api::open_app(dir.path(), Default::default(), Default::default()).unwrap();
+    let in_memory = app.engine.read(|st| st.get(&state_key).cloned()).unwrap();
+    assert_eq!(in_memory["properties"]["sharedKey"], key, "still usable");
+    let store = app.engine.store();
+    assert!(!store.get(&res).unwrap().unwrap().contains(key));
+    let e = store.events_since(0, 1).unwrap_err();
+    assert!(
+        e.needs_resync(),
+        "the history holding the key was kept: {e}"
+    );
+    drop(app);
+    assert_absent(dir.path(), key, "after the migration");
+}
