@@ -795,12 +795,25 @@ impl Directory {
         }
     }
 
+    /// The store the directory lives in (for compaction).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     pub fn is_empty(&self) -> bool {
         self.read(|r| r.tenants.is_empty())
     }
 
     /// At first start: a tenant, the default subscription and an operator principal that is
     /// Owner at `/`, whose credentials go to `<data-dir>/credentials.json` (mode 0600).
+    ///
+    /// One atomic step, so that a first start cut short (kill -9, power cut) never locks the
+    /// operator out: `credentials.json` is written (atomically, fsynced with its directory)
+    /// *before* the four directory records are committed, in ONE store commit. A crash before
+    /// that commit leaves an empty directory, and the next start simply does it again (a new
+    /// secret overwrites the stale file); once the commit is durable, so is the file. The
+    /// directory is "bootstrapped" only if it holds a tenant, so a half-made directory cannot
+    /// exist.
     pub fn bootstrap(&self, data_dir: &Path) -> Result<Bootstrap, BoxError> {
         let file = data_dir.join("credentials.json");
         if !self.is_empty() {
@@ -826,12 +839,23 @@ impl Directory {
                     .map(|s| s.id.clone())
                     .unwrap_or_default()
             });
+            // A credentials.json that names no principal of this directory (restored from
+            // elsewhere, edited) would only mislead: say so and do not point at it.
+            let listed = std::fs::read(&file).ok().map(|b| {
+                serde_json::from_slice::<Value>(&b)
+                    .ok()
+                    .and_then(|v| v["clientId"].as_str().map(str::to_ascii_lowercase))
+                    .is_some_and(|id| self.read(|r| r.principals.contains_key(&id)))
+            });
+            if listed == Some(false) {
+                tracing::warn!(file = %file.display(), "credentials.json names no principal of this server's directory; ignoring it");
+            }
             return Ok(Bootstrap {
                 created: false,
                 tenant_id,
                 subscription_id,
                 client_id,
-                credentials_file: file.exists().then_some(file),
+                credentials_file: (listed == Some(true)).then_some(file),
             });
         }
         let tenant = Tenant {
@@ -848,20 +872,35 @@ impl Directory {
             secret_hash: hash_secret(&secret),
         };
         let creds = json!({"tenantId": tenant.id, "clientId": p.app_id, "clientSecret": secret, "subscriptionId": DEFAULT_SUBSCRIPTION});
-        write_private(&file, format!("{:#}\n", creds).as_bytes())?;
-        self.put_tenant(tenant.clone())?;
-        self.put_subscription(Subscription {
+        crate::datadir::write_private_atomic(&file, format!("{:#}\n", creds).as_bytes())
+            .map_err(|e| crate::datadir::describe_io(data_dir, "write credentials.json", &e))?;
+        let sub = Subscription {
             id: DEFAULT_SUBSCRIPTION.into(),
             tenant_id: tenant.id.clone(),
             display_name: "vnet default".into(),
             alias: None,
-        })?;
-        self.put_principal(p.clone())?;
-        self.put_assignment(RoleAssignment {
+        };
+        let owner = RoleAssignment {
             name: new_guid(),
             scope: "/".into(),
             role: ROLES[0].id.into(),
             principal_id: p.object_id.clone(),
+        };
+        self.update(|r, ops| {
+            let (tid, pid) = (
+                tenant.id.to_ascii_lowercase(),
+                p.app_id.to_ascii_lowercase(),
+            );
+            let (sid, aid) = (sub.id.to_ascii_lowercase(), owner.name.to_ascii_lowercase());
+            ops.push(Self::put_op(K_TENANT, &tid, &tenant));
+            ops.push(Self::put_op(K_SUB, &sid, &sub));
+            ops.push(Self::put_op(K_PRINCIPAL, &pid, &p));
+            ops.push(Self::put_op(K_RA, &aid, &owner));
+            r.tenants.insert(tid, tenant.clone());
+            r.subscriptions.insert(sid, sub);
+            r.principals.insert(pid, p.clone());
+            r.assignments.insert(aid, owner);
+            Ok::<(), String>(())
         })?;
         Ok(Bootstrap {
             created: true,

@@ -141,10 +141,36 @@ async fn planner(app: Arc<App>, dp: Arc<Dataplane>, agent: Arc<agent::Agent>) {
                 continue;
             }
         };
-        let mut w = app.engine.store().watch(rev);
-        if let Err(e) = w.next().await {
+        wait_for_change(app.engine.store(), rev).await;
+    }
+}
+
+/// Why [`wait_for_change`] returned; in every case the planner re-plans from a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A commit after the planned revision.
+    Changed,
+    /// The history after the planned revision was compacted away (the planner fell behind
+    /// the retained history): what it planned is stale, and only a fresh snapshot is right.
+    Resync,
+    /// The watch failed otherwise (logged); retried after a pause.
+    Failed,
+}
+
+/// Waits for the first commit after `rev`. A compacted history is the "resync from
+/// snapshot" signal: returned at once (no pause), as the snapshot is the remedy.
+pub async fn wait_for_change(store: &Arc<dyn Store>, rev: u64) -> Wake {
+    let mut w = store.watch(rev);
+    match w.next().await {
+        Ok(_) => Wake::Changed,
+        Err(e) if e.needs_resync() => {
+            tracing::info!(planned = rev, error = %e, "planner fell behind the retained history; resyncing from a snapshot");
+            Wake::Resync
+        }
+        Err(e) => {
             tracing::warn!(error = %e, "store watch failed; re-planning");
             tokio::time::sleep(Duration::from_millis(200)).await;
+            Wake::Failed
         }
     }
 }

@@ -6,7 +6,7 @@
 //! A refused or failed write therefore changes nothing anywhere. Reads take a shared lock and
 //! never wait for the disk.
 
-use model::{ArmError, ArmResult, Change, Config, Ctx, State, Tx};
+use model::{ArmError, ArmResult, Config, Ctx, State, Tx};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -83,6 +83,8 @@ pub struct Engine {
     writer: Mutex<()>,
     pub config: Config,
     ops: RwLock<HashMap<String, Operation>>,
+    /// Seals the write-only fields kept beside the documents (see `secrets.rs`).
+    sealer: crate::secrets::Sealer,
 }
 
 /// Current time in RFC 3339 (UTC, seconds).
@@ -142,17 +144,24 @@ fn store_err(e: impl std::fmt::Display) -> ArmError {
 }
 
 impl Engine {
-    /// Loads the whole desired state from the store.
+    /// Loads the whole desired state from the store, with secrets sealed by a key that lives
+    /// in memory only (in-memory stores and tests).
     pub fn open(
         store: Arc<dyn Store>,
         config: Config,
     ) -> Result<Engine, Box<dyn std::error::Error + Send + Sync>> {
-        let (_, docs) = store.range(RES)?;
+        Engine::open_sealed(store, config, crate::secrets::Sealer::ephemeral())
+    }
+
+    /// Loads the whole desired state from the store; secrets kept beside the documents are
+    /// opened with `sealer` and put back into them in memory.
+    pub fn open_sealed(
+        store: Arc<dyn Store>,
+        config: Config,
+        sealer: crate::secrets::Sealer,
+    ) -> Result<Engine, Box<dyn std::error::Error + Send + Sync>> {
+        let changes = crate::secrets::load(store.as_ref(), &sealer, RES)?;
         let mut state = State::new();
-        let changes: Vec<Change> = docs
-            .into_iter()
-            .map(|(k, v)| Ok((k[RES.len()..].to_string(), Some(serde_json::from_str(&v)?))))
-            .collect::<Result<_, serde_json::Error>>()?;
         state.apply(&changes);
         let (_, ops) = store.range(OPS)?;
         let ops = ops
@@ -166,6 +175,7 @@ impl Engine {
             writer: Mutex::new(()),
             config,
             ops: RwLock::new(ops),
+            sealer,
         })
     }
 
@@ -196,18 +206,17 @@ impl Engine {
             let r = f(&mut tx, &mut ctx)?;
             (r, tx.into_changes())
         };
-        let mut store_ops: Vec<Op> = changes
-            .iter()
-            .map(|(k, v)| match v {
-                Some(v) => Op::Put {
-                    key: format!("{RES}{k}"),
-                    value: v.to_string(),
-                },
-                None => Op::Delete {
-                    key: format!("{RES}{k}"),
-                },
-            })
-            .collect();
+        // Documents without their write-only fields; those go sealed beside them.
+        let mut store_ops: Vec<Op> = {
+            let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+            changes
+                .iter()
+                .flat_map(|(k, v)| {
+                    let res_key = format!("{RES}{k}");
+                    crate::secrets::store_ops(&self.sealer, k, res_key, st.get(k), v.as_ref())
+                })
+                .collect()
+        };
         // A deleted NIC takes its data-plane binding with it, in the same commit: no binding
         // outlives its NIC (a NIC re-created under the same id starts unbound, as on Azure a
         // new NIC is attached to no VM).

@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod auth;
 pub mod conn;
+pub mod compaction;
+pub mod datadir;
 pub mod dataplane;
 pub mod engine;
 pub mod http;
@@ -12,6 +14,7 @@ pub mod identity_routes;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
+pub mod secrets;
 pub mod tls;
 
 use engine::Engine;
@@ -43,6 +46,8 @@ pub struct ServeConfig {
     pub limits: conn::ConnLimits,
     /// Also write the audit log to this file as JSON lines (`--audit-log`).
     pub audit_log: Option<PathBuf>,
+    /// Revisions of change-feed history each store keeps (`--history-revisions`).
+    pub history_revisions: u64,
 }
 
 impl Default for ServeConfig {
@@ -57,6 +62,7 @@ impl Default for ServeConfig {
             public_url: None,
             limits: conn::ConnLimits::default(),
             audit_log: None,
+            history_revisions: compaction::DEFAULT_HISTORY_REVISIONS,
         }
     }
 }
@@ -77,7 +83,8 @@ pub fn open_app(
 ) -> Result<Arc<App>, BoxError> {
     std::fs::create_dir_all(data_dir)?;
     let store = store::SqliteStore::open(&data_dir.join("vnet.db"))?;
-    let engine = Engine::open(Arc::new(store), config)?;
+    let sealer = secrets::Sealer::load_or_create(data_dir)?;
+    let engine = Engine::open_sealed(Arc::new(store), config, sealer)?;
     let app = Arc::new(App {
         engine: Arc::new(engine),
         opts,
@@ -128,6 +135,8 @@ pub async fn serve_until(
         public_ip_pools: pools,
     };
     let scheme = if cfg.insecure_http { "http" } else { "https" };
+    // Before any store is opened or port bound: one server per data directory, its files private.
+    let data_dir = datadir::DataDir::lock(&cfg.data_dir)?;
     let nofile = conn::raise_nofile_limit();
     let cap = conn::connection_cap(nofile, cfg.limits.max_connections);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
@@ -139,9 +148,16 @@ pub async fn serve_until(
         ..AppOptions::default()
     };
     let app = open_app(&cfg.data_dir, config, opts)?;
+    let (identity, boot) = identity_routes::Identity::open(&cfg.data_dir, !cfg.insecure_http)?;
+    let stores: Vec<(&'static str, Arc<dyn store::Store>)> = vec![
+        ("vnet.db", app.engine.store().clone()),
+        ("identity.db", identity.dir.store().clone()),
+    ];
+    // At start, before anything follows the change feed, then on a schedule.
+    compaction::compact_all(&stores, cfg.history_revisions);
+    compaction::spawn(stores, cfg.history_revisions, compaction::INTERVAL);
     resume(&app).await;
     dataplane::start(&app);
-    let (identity, boot) = identity_routes::Identity::open(&cfg.data_dir, !cfg.insecure_http)?;
     let audit = Arc::new(audit::Audit::new(
         identity.require_auth,
         cfg.audit_log.as_deref(),
@@ -152,6 +168,8 @@ pub async fn serve_until(
     } else {
         Some(tls::setup(&cfg.data_dir, local, &cfg.tls)?)
     };
+    // TLS and the identity made their files: check the modes once more.
+    data_dir.secure()?;
     print_banner(&cfg, local, scheme, &boot, tls_setup.as_ref());
     println!("  public URL: {public}/\n  connections: at most {cap} (descriptor limit {nofile})");
     tracing::info!(listen = %local, data_dir = %cfg.data_dir.display(), %scheme, public_url = %public, max_connections = cap, "vnet API listening");
@@ -190,6 +208,8 @@ pub async fn serve_until(
         summary.cut,
         grace.as_secs_f64()
     );
+    // Released only now: the server is down.
+    drop(data_dir);
     Ok(())
 }
 

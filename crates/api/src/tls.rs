@@ -240,9 +240,12 @@ fn ensure_self_signed(
         p.not_before = at(now - 3600)?;
         p.not_after = at(not_after)?;
         let cert = p.signed_by(&key, &issuer)?;
+        // Forget the old certificate first: a crash between the key and the certificate
+        // below must not leave a "fresh" record pairing the new key with the old certificate.
+        let _ = std::fs::remove_file(&meta_file);
         write_private(&key_file, &key.serialize_pem())?;
         write_public(&cert_file, &format!("{}{}", cert.pem(), ca_pem))?;
-        write_public(
+        write_private(
             &meta_file,
             &json!({"names": all, "notAfter": not_after}).to_string(),
         )?;

@@ -44,6 +44,10 @@
 //!   "duplicate key given in txn request"); the empty key is rejected too.
 //! * [`Store::events_since`] and the watcher never split a revision: a consumer that resumes
 //!   from the `rev` of the last event it saw can never skip the rest of a half-read commit.
+//! * Keys under [`SECRET_PREFIX`] are state without history: they are stored and read like
+//!   any key, but a commit records no event for them (their values never enter the change
+//!   feed), and a commit that writes only such keys creates no revision.  Secrets (shared
+//!   keys) live there, so that a changed or deleted secret survives nowhere.
 
 mod sqlite;
 mod watch;
@@ -53,6 +57,20 @@ mod tests;
 
 pub use sqlite::SqliteStore;
 pub use watch::Watcher;
+
+/// Keys with this prefix are never written to the change feed (see the crate documentation).
+///
+/// Why a fixed prefix rather than an option: every backend must agree on which keys have no
+/// history, and the caller (the API's engine) decides what goes there by naming the key.
+/// The SQLite backend also overwrites the freed space of their old values (`secure_delete`)
+/// and truncates its WAL after every commit that changed one, so an old value is not left in
+/// the files either.
+pub const SECRET_PREFIX: &str = "secret/";
+
+/// Whether a key is kept without history ([`SECRET_PREFIX`]).
+pub fn is_secret_key(key: &str) -> bool {
+    key.starts_with(SECRET_PREFIX)
+}
 
 /// A store revision.  `0` is the revision of an empty store that has never been written.
 pub type Revision = u64;
@@ -100,9 +118,11 @@ pub struct Event {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The history needed to answer the request was dropped by [`Store::compact`].
-    /// The caller must re-read the state with [`Store::range`] and resume from that revision.
+    /// The caller must re-read the state with [`Store::range`] and resume from that revision
+    /// (see [`StoreError::needs_resync`]).
     #[error(
-        "revision {requested} has been compacted: history is only kept after revision {compacted}"
+        "revision {requested} has been compacted: history is only kept after revision \
+         {compacted}; resync from a snapshot (range) and watch from its revision"
     )]
     Compacted {
         requested: Revision,
@@ -117,6 +137,13 @@ pub enum StoreError {
     /// The request itself is malformed (empty key, key repeated in one commit, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The file system holding the store refuses writes (read-only mount, or no write
+    /// permission on the directory or the file).
+    #[error("{path} is read-only: {reason}")]
+    ReadOnly { path: String, reason: String },
+    /// The disk (or quota) holding the store is full.
+    #[error("no space left on device for {path}: {reason}")]
+    NoSpace { path: String, reason: String },
     /// The store could not be opened: missing directory, unreadable file, not a SQLite
     /// database, a database of some other program, or a newer on-disk format.
     #[error("cannot open store {path}: {reason}")]
@@ -135,6 +162,15 @@ pub enum StoreError {
     /// An I/O or database failure of the backend.
     #[error("store backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Whether a follower must drop what it derived from the change feed, re-read a snapshot
+    /// ([`Store::range`]) and watch again from that snapshot's revision: the history it needed
+    /// was compacted away.  Watchers that fall behind the retained history get this.
+    pub fn needs_resync(&self) -> bool {
+        matches!(self, StoreError::Compacted { .. })
+    }
 }
 
 /// A revisioned key-value store with a change feed.

@@ -11,6 +11,15 @@
 //! Durability: `journal_mode=WAL` + `synchronous=FULL` makes SQLite fsync the WAL on every
 //! commit before `COMMIT` returns, which is what "durable when `commit` returns Ok" needs.
 //!
+//! Secrets at rest: `secure_delete` is on, so freed cells and pages are zeroed (an old value
+//! does not linger in free space), and a commit that changed a key under
+//! [`crate::SECRET_PREFIX`] checkpoints the WAL with `TRUNCATE`, so the old page images
+//! holding the previous value leave the WAL too.  Files are created mode 0600 (SQLite gives
+//! the `-wal` and `-shm` files the mode of the database file).
+//!
+//! Space: new files use `auto_vacuum=INCREMENTAL`, and [`Store::compact`] gives the pages of
+//! the dropped history back to the file system.
+//!
 //! Concurrency: one writer connection behind a mutex (SQLite has a single writer anyway; the
 //! mutex also orders the live notifications, see `watch.rs`) and, for file stores, a second
 //! connection for reads, so reads see WAL snapshots and never wait for an fsync.
@@ -23,7 +32,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use tokio::sync::broadcast;
 
 use crate::watch::{Commit, EventLog};
-use crate::{Event, EventKind, Op, Revision, Store, StoreError, Watcher};
+use crate::{is_secret_key, Event, EventKind, Op, Revision, Store, StoreError, Watcher};
 
 /// Marks the file as a vnet store (`PRAGMA application_id`, ASCII "vnet"), so that opening
 /// some other program's SQLite database fails instead of silently adding tables to it.
@@ -105,6 +114,7 @@ impl SqliteStore {
 
     pub(crate) fn open_with_capacity(path: &Path, capacity: usize) -> Result<Self, StoreError> {
         let name = path.display().to_string();
+        create_private(path, &name)?;
         let open_err = |reason: &str, e: rusqlite::Error| open_error(&name, reason, e);
         // No SQLITE_OPEN_URI: a path is a path, even if it contains '?'.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -167,13 +177,21 @@ fn initialise(conn: &mut Connection, name: &str, file: bool) -> Result<(), Store
         .map_err(|e| err("cannot set the busy timeout", e))?;
 
     // The first real read of the file: a damaged or non-SQLite file fails here with
-    // "file is not a database".
+    // "file is not a database" (a read-only or full disk is reported as such, see open_error).
     let app_id: i32 = conn
         .pragma_query_value(None, "application_id", |r| r.get(0))
         .map_err(|e| err("not a SQLite database, or the file is damaged", e))?;
     let objects: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
         .map_err(|e| err("not a SQLite database, or the file is damaged", e))?;
+    // Zero freed space: old values (secrets above all) must not survive in free pages.
+    conn.pragma_update(None, "secure_delete", true)
+        .map_err(|e| err("cannot set secure_delete", e))?;
+    if objects == 0 {
+        // Only possible before the first table exists: lets compaction return space.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(|e| err("cannot set auto_vacuum", e))?;
+    }
     if app_id != APPLICATION_ID && (app_id != 0 || objects != 0) {
         return Err(StoreError::Open {
             path: name.to_string(),
@@ -243,11 +261,104 @@ fn initialise(conn: &mut Connection, name: &str, file: bool) -> Result<(), Store
 }
 
 fn open_error(name: &str, reason: &str, e: rusqlite::Error) -> StoreError {
+    if let Some(clear) = disk_error(name, &e) {
+        return clear;
+    }
     StoreError::Open {
         path: name.to_string(),
         reason: format!("{reason}: {e}"),
         source: Some(Box::new(e)),
     }
+}
+
+/// A read-only or full disk named as such: SQLite's own words ("attempt to write a readonly
+/// database", "database or disk is full") are easy to mistake for a damaged store.
+fn disk_error(name: &str, e: &rusqlite::Error) -> Option<StoreError> {
+    let rusqlite::Error::SqliteFailure(f, msg) = e else {
+        return None;
+    };
+    let detail = msg.clone().unwrap_or_else(|| f.to_string());
+    match f.code {
+        rusqlite::ErrorCode::ReadOnly => Some(StoreError::ReadOnly {
+            path: name.to_string(),
+            reason: detail,
+        }),
+        rusqlite::ErrorCode::DiskFull => Some(StoreError::NoSpace {
+            path: name.to_string(),
+            reason: detail,
+        }),
+        _ => None,
+    }
+}
+
+/// Turns a backend failure of a write into [`StoreError::ReadOnly`] / [`StoreError::NoSpace`]
+/// when that is what it is.
+fn classify(name: &str, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Backend(source) => match source.downcast_ref::<rusqlite::Error>() {
+            Some(re) => disk_error(name, re).unwrap_or(StoreError::Backend(source)),
+            None => StoreError::Backend(source),
+        },
+        other => other,
+    }
+}
+
+/// Creates the database file mode 0600 before SQLite does (SQLite would use 0644 under the
+/// usual umask, and gives the `-wal`/`-shm` files the database file's mode), and tightens the
+/// mode of an existing one.  Opening it for writing here is also the clearest test of a
+/// read-only or full disk.
+fn create_private(path: &Path, name: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error, what: &str| -> StoreError {
+        match e.kind() {
+            std::io::ErrorKind::ReadOnlyFilesystem => StoreError::ReadOnly {
+                path: name.to_string(),
+                reason: format!("{what}: the file system is mounted read-only"),
+            },
+            std::io::ErrorKind::PermissionDenied => StoreError::ReadOnly {
+                path: name.to_string(),
+                reason: format!("{what}: permission denied"),
+            },
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                StoreError::NoSpace {
+                    path: name.to_string(),
+                    reason: format!("{what}: {e}"),
+                }
+            }
+            _ => StoreError::Open {
+                path: name.to_string(),
+                reason: format!("{what}: {e}"),
+                source: Some(Box::new(e)),
+            },
+        }
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io(e, "cannot open the file for writing"))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| io(e, "cannot read the file's mode"))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io(e, "cannot make the file private (mode 0600)"))?;
+    }
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        if let Ok(m) = std::fs::symlink_metadata(&side) {
+            if m.is_file() && m.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| io(e, "cannot make the WAL private (mode 0600)"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -404,8 +515,8 @@ impl EventLog for Inner {
     }
 }
 
-impl Store for SqliteStore {
-    fn commit(&self, ops: &[Op]) -> Result<Revision, StoreError> {
+impl SqliteStore {
+    fn commit_inner(&self, ops: &[Op]) -> Result<Revision, StoreError> {
         if ops.is_empty() {
             return self.revision();
         }
@@ -423,6 +534,8 @@ impl Store for SqliteStore {
         let rev_sql = to_sql_rev(rev);
 
         let mut events = Vec::with_capacity(ops.len());
+        // Whether a key without history changed (no event, but the commit must still happen).
+        let mut secret_changed = false;
         {
             let mut put = tx
                 .prepare_cached(
@@ -440,6 +553,18 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             for op in ops {
+                if is_secret_key(op.key()) {
+                    // State only: no event, and its revisions stay those of the last event.
+                    let changed = match op {
+                        Op::Put { key, value } => {
+                            put.execute(params![key, value, to_sql_rev(current)])
+                        }
+                        Op::Delete { key } => del.execute(params![key]),
+                    }
+                    .map_err(backend)?;
+                    secret_changed |= changed > 0;
+                    continue;
+                }
                 let (event, kind) = match op {
                     Op::Put { key, value } => {
                         put.execute(params![key, value, rev_sql]).map_err(backend)?;
@@ -471,8 +596,13 @@ impl Store for SqliteStore {
             }
         }
         if events.is_empty() {
-            // Only deletes of missing keys: no change, so no revision (as in etcd).  Dropping
-            // the transaction rolls it back.
+            if secret_changed {
+                // Only keys without history changed: durable, but no revision.
+                tx.commit().map_err(backend)?;
+                truncate_wal(&conn);
+            }
+            // Otherwise only deletes of missing keys: no change, so no revision (as in etcd).
+            // Dropping the transaction rolls it back.
             return Ok(current);
         }
         tx.execute(
@@ -481,12 +611,29 @@ impl Store for SqliteStore {
         )
         .map_err(backend)?;
         tx.commit().map_err(backend)?;
+        if secret_changed {
+            truncate_wal(&conn);
+        }
 
         // Published while still holding the write lock, so the channel carries commits in
         // revision order.  An error only means nobody is watching.
         let _ = self.inner.live.send(events.into());
         drop(conn);
         Ok(rev)
+    }
+}
+
+/// Copies the WAL into the database and empties it, so that page images holding an old value
+/// leave the WAL file.  Best effort: a reader holding an old snapshot makes it partial, and
+/// the next such commit (or compaction) tries again; the commit itself is already durable.
+fn truncate_wal(conn: &Connection) {
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+impl Store for SqliteStore {
+    fn commit(&self, ops: &[Op]) -> Result<Revision, StoreError> {
+        self.commit_inner(ops)
+            .map_err(|e| classify(&self.inner.name, e))
     }
 
     fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -561,6 +708,20 @@ impl Store for SqliteStore {
                 )
             })
             .map_err(backend)?;
-        tx.commit().map_err(backend)
+        tx.commit()
+            .map_err(|e| classify(&self.inner.name, backend(e)))?;
+        // Give the freed pages back (files made with auto_vacuum=INCREMENTAL; a no-op on older
+        // files, whose free pages are reused by later writes instead), then empty the WAL that
+        // the delete filled.  Both best effort: the compaction itself is committed.
+        // (Each step of the pragma frees one page, so it must be stepped to the end.)
+        let _ = conn
+            .prepare("PRAGMA incremental_vacuum")
+            .and_then(|mut st| {
+                let mut rows = st.query([])?;
+                while rows.next()?.is_some() {}
+                Ok(())
+            });
+        truncate_wal(&conn);
+        Ok(())
     }
 }

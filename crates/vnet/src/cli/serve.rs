@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// Also append the audit log (one JSON line per write request) to this file (mode 0600).
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Revisions of change-feed history the store keeps (older ones are compacted at start
+    /// and every minute; a follower further behind re-reads a snapshot).
+    #[arg(long, default_value_t = api::compaction::DEFAULT_HISTORY_REVISIONS, value_name = "N")]
+    pub history_revisions: u64,
 }
 
 /// Seconds, fractions allowed (`0.5`); at least a millisecond, at most a day.
@@ -103,6 +107,7 @@ impl ServeArgs {
                 shutdown_grace: self.shutdown_grace,
             },
             audit_log: self.audit_log,
+            history_revisions: self.history_revisions,
         }
     }
 }
