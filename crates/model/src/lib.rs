@@ -9,6 +9,7 @@ pub mod doc;
 pub mod error;
 pub mod fuzzing;
 pub mod id;
+pub mod limits;
 pub mod ops;
 pub mod render;
 pub mod routes;

@@ -407,6 +407,12 @@ fn check_vpn_client(
             ));
         }
     }
+    super::network::check_prefix_count(
+        vpn.get("vpnClientAddressPool"),
+        "vpnClientAddressPool",
+        &format!("Gateway {gid}"),
+        crate::limits::PREFIXES_PER_SPACE,
+    )?;
     let pool = doc::prefixes_at(
         vpn.get("vpnClientAddressPool").unwrap_or(&Value::Null),
         "vpnClientAddressPool",
@@ -497,6 +503,12 @@ pub fn put_local(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Ar
             return Err(ArmError::bad("InvalidGatewayIpAddress", format!("gatewayIpAddress {ip} of local network gateway {gid} is not a valid IP address.")));
         }
     }
+    super::network::check_prefix_count(
+        p.get("localNetworkAddressSpace"),
+        "localNetworkAddressSpace",
+        &format!("Local network gateway {gid}"),
+        crate::limits::PREFIXES_PER_SPACE,
+    )?;
     let space = doc::prefixes_at(
         p.get("localNetworkAddressSpace").unwrap_or(&Value::Null),
         "localNetworkAddressSpace",
