@@ -84,10 +84,20 @@ struct Listed {
     prefixes: Vec<IpNet>,
 }
 
-pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResult<()> {
+pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, mut body: Value) -> ArmResult<()> {
     let key = id.key();
     let existing = tx.get(&key).cloned();
-    let p = props(&body).clone();
+    // The child lists are moved out of the body (never copied): they become documents of
+    // their own, and the VNet document does not hold them.
+    let (listed, links) = {
+        let pm = props_mut(&mut body);
+        (pm.remove("subnets"), pm.remove("virtualNetworkPeerings"))
+    };
+    let listed: Vec<Value> = match listed {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    let p = props(&body);
     check_prefix_count(
         p.get("addressSpace"),
         "the address space",
@@ -113,11 +123,6 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
             limits::DNS_SERVERS,
         ));
     }
-    let listed: Vec<Value> = p
-        .get("subnets")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     if listed.len() > limits::SUBNETS_PER_VNET {
         return Err(limits::count_limit(
             "SubnetCountLimitReached",
@@ -133,8 +138,6 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
         check_vnet_count(tx, id, doc::get_str(&d, "location").unwrap_or(""))?;
     }
     let pm = props_mut(&mut d);
-    pm.remove("subnets");
-    pm.remove("virtualNetworkPeerings");
     pm.insert(
         "addressSpace".into(),
         json!({"addressPrefixes": doc::prefix_strings(&space)}),
@@ -198,17 +201,17 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
     // sibling check is one sorted sweep over their prefixes instead of one scan per subnet.
     let space_index = cidr::Disjoint::new(&space);
     let mut subnets = Vec::with_capacity(listed.len());
-    for s in &listed {
+    for s in listed {
         let sid = ResourceId::child_of(
             id,
             Kind::Subnet,
-            doc::get_str(s, "name").unwrap_or_default(),
+            doc::get_str(&s, "name").unwrap_or_default(),
         );
-        let prefixes = subnet_request_prefixes(props(s), sid.leaf(), &id.name)?;
+        let prefixes = subnet_request_prefixes(props(&s), sid.leaf(), &id.name)?;
         check_in_space(sid.leaf(), &prefixes, &space_index, id)?;
         subnets.push(Listed {
             id: sid,
-            body: s.clone(),
+            body: s,
             prefixes,
         });
     }
@@ -228,17 +231,19 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
         write_subnet(tx, ctx, &l.id, l.body, l.prefixes)?;
     }
     // Peerings listed inline are created or updated; unlisted peerings are left alone.
-    if let Some(links) = p.get("virtualNetworkPeerings").and_then(Value::as_array) {
+    if let Some(Value::Array(links)) = links {
         for l in links {
-            let name = doc::get_str(l, "name").ok_or_else(|| {
-                ArmError::bad(
-                    "InvalidRequestFormat",
-                    "Every peering in properties.virtualNetworkPeerings must have a name.",
-                )
-            })?;
-            let lid = ResourceId::child_of(id, Kind::Peering, name);
-            crate::id::check_name(Kind::Peering, name)?;
-            peering::put(tx, ctx, &lid, l.clone(), &Default::default())?;
+            let name = doc::get_str(&l, "name")
+                .ok_or_else(|| {
+                    ArmError::bad(
+                        "InvalidRequestFormat",
+                        "Every peering in properties.virtualNetworkPeerings must have a name.",
+                    )
+                })?
+                .to_string();
+            let lid = ResourceId::child_of(id, Kind::Peering, &name);
+            crate::id::check_name(Kind::Peering, &name)?;
+            peering::put(tx, ctx, &lid, l, &Default::default())?;
         }
     }
     Ok(())
