@@ -71,7 +71,11 @@ struct Timing {
 
 impl std::fmt::Display for Timing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.1} ms wall (median), {:.1} ms CPU", self.wall, self.cpu)
+        write!(
+            f,
+            "{:.1} ms wall (median), {:.1} ms CPU",
+            self.wall, self.cpu
+        )
     }
 }
 
@@ -95,11 +99,9 @@ fn median_ms(reps: usize, mut f: impl FnMut()) -> Timing {
 /// The model alone: stage the PUT over the world's state (cleaning, checks, documents).
 fn model_put(w: &World, vnet: &str, body: &Value) -> Result<usize, String> {
     let rid = ResourceId::parse(&testkit::vnet_id(vnet)).unwrap();
-    w.stage(|tx: &mut Tx, ctx| {
-        ops::put(tx, ctx, &rid, body, &PutOptions::default()).map(|_| ())
-    })
-    .map(|c| c.len())
-    .map_err(|e| e.code)
+    w.stage(|tx: &mut Tx, ctx| ops::put(tx, ctx, &rid, body, &PutOptions::default()).map(|_| ()))
+        .map(|c| c.len())
+        .map_err(|e| e.code)
 }
 
 struct Http {
@@ -130,7 +132,9 @@ fn start() -> Http {
 }
 
 fn vnet_path(name: &str) -> String {
-    format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/{name}")
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/{name}"
+    )
 }
 
 fn put(c: &reqwest::blocking::Client, base: &str, path: &str, body: &Value) -> (u16, String) {
@@ -184,8 +188,10 @@ fn main() {
         let body = space_body(k);
         let mut got = Ok(0);
         let ms = median_ms(reps, || got = model_put(&w, "sp", &body));
-        println!("model: address space of {k} prefixes (expected {}, got {got:?}): {ms}",
-            if expect_ok { "accepted" } else { "refused" });
+        println!(
+            "model: address space of {k} prefixes (expected {}, got {got:?}): {ms}",
+            if expect_ok { "accepted" } else { "refused" }
+        );
     }
     let over = vnet_body(3001, 1);
     let mut got = Ok(0);

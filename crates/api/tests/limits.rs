@@ -63,7 +63,11 @@ fn subnets_per_vnet_edge() {
     let s = setup();
     let path = net("rg", "virtualNetworks/big");
     // The attack that found the hole: one PUT with more subnets than Azure allows.
-    let m = refused_unchanged(&s, || s.put(&path, big_vnet(3001)), "SubnetCountLimitReached");
+    let m = refused_unchanged(
+        &s,
+        || s.put(&path, big_vnet(3001)),
+        "SubnetCountLimitReached",
+    );
     assert!(m.contains("3000"), "{m}");
     let before = rev(&s);
     s.ok_put(&path, big_vnet(3000));
@@ -278,13 +282,22 @@ fn ip_configurations_per_nic_edge() {
         json!({"location": "westeurope", "properties": {"ipConfigurations": cfgs}})
     };
     let path = net("rg", "networkInterfaces/n");
-    refused_unchanged(&s, || s.put(&path, nic(257)), "IpConfigurationCountLimitReached");
+    refused_unchanged(
+        &s,
+        || s.put(&path, nic(257)),
+        "IpConfigurationCountLimitReached",
+    );
     let got = s.ok_put(&path, nic(256));
     let addrs: Vec<String> = got["properties"]["ipConfigurations"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["properties"]["privateIPAddress"].as_str().unwrap().to_string())
+        .map(|c| {
+            c["properties"]["privateIPAddress"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     // 10.0.2.4..=10.0.2.254 minus .10 is 250 addresses; the other 6 come from 10.0.1.4 up.
     let mut want: Vec<String> = (4..=254)
@@ -307,7 +320,12 @@ fn routes_per_table_edge() {
     let path = net("rg", "routeTables/t");
     refused_unchanged(
         &s,
-        || s.put(&path, json!({"location": "westeurope", "properties": {"routes": routes(401)}})),
+        || {
+            s.put(
+                &path,
+                json!({"location": "westeurope", "properties": {"routes": routes(401)}}),
+            )
+        },
         "RouteTableRouteLimitExceeded",
     );
     s.ok_put(
@@ -337,7 +355,11 @@ fn peerings_per_vnet_edge() {
     let link = |i: usize| json!({"name": format!("to-s{i}"), "properties": {"remoteVirtualNetwork": {"id": id("rg", &format!("virtualNetworks/s{i}"))}}});
     let hub = |n: usize| json!({"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "virtualNetworkPeerings": (0..n).map(link).collect::<Vec<_>>()}});
     let path = net("rg", "virtualNetworks/hub");
-    refused_unchanged(&s, || s.put(&path, hub(501)), "VirtualNetworkPeeringCountLimitReached");
+    refused_unchanged(
+        &s,
+        || s.put(&path, hub(501)),
+        "VirtualNetworkPeeringCountLimitReached",
+    );
     s.ok_put(&path, hub(500));
     refused_unchanged(
         &s,

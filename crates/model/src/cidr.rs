@@ -102,7 +102,12 @@ pub fn overlapping(a: &[IpNet], b: &[IpNet]) -> Vec<String> {
     let mut out = Vec::new();
     for (i, j) in pairs {
         let (x, y) = (&a[i], &b[j]);
-        let s = if x.prefix_len() >= y.prefix_len() { x } else { y }.to_string();
+        let s = if x.prefix_len() >= y.prefix_len() {
+            x
+        } else {
+            y
+        }
+        .to_string();
         if seen.insert(s.clone()) {
             out.push(s);
         }
@@ -236,7 +241,12 @@ mod tests {
         for x in a {
             for y in b {
                 if overlaps(x, y) {
-                    let s = if x.prefix_len() >= y.prefix_len() { x } else { y }.to_string();
+                    let s = if x.prefix_len() >= y.prefix_len() {
+                        x
+                    } else {
+                        y
+                    }
+                    .to_string();
                     if !out.contains(&s) {
                         out.push(s);
                     }

@@ -111,7 +111,13 @@ fn tracked_slots() {
     );
     let subnet = "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/virtualnetworks/v/subnets/a";
     assert_eq!(tracked_of(subnet, &json!({})), None);
-    assert_eq!(tracked_of("/subscriptions/s/resourcegroups/rg", &json!({"location": "x"})), None);
+    assert_eq!(
+        tracked_of(
+            "/subscriptions/s/resourcegroups/rg",
+            &json!({"location": "x"})
+        ),
+        None
+    );
 }
 
 // ----- the transaction's indexes against their definitions -----
@@ -119,7 +125,10 @@ fn tracked_slots() {
 /// Keys under a small set of VNets and NICs so that scans and references collide often.
 fn arb_key() -> impl Strategy<Value = String> {
     prop_oneof![
-        (0..3u8, 0..4u8).prop_map(|(v, s)| testkit::key(&testkit::subnet_id(&format!("v{v}"), &format!("s{s}")))),
+        (0..3u8, 0..4u8).prop_map(|(v, s)| testkit::key(&testkit::subnet_id(
+            &format!("v{v}"),
+            &format!("s{s}")
+        ))),
         (0..3u8).prop_map(|v| testkit::key(&testkit::vnet_id(&format!("v{v}")))),
         (0..4u8).prop_map(|n| testkit::key(&testkit::nic_id(&format!("n{n}")))),
     ]
