@@ -10,6 +10,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod id;
 pub mod links;
+pub mod limits;
 pub mod ops;
 pub mod render;
 pub mod routes;

@@ -338,6 +338,8 @@ pub fn put_gateway(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> 
 /// gateway's etag, its type and a provisioning state that follows the gateway's.
 fn nat_rules(p: &Value, gid: &str, etag: &Value) -> ArmResult<Value> {
     let mut out: Vec<Value> = Vec::new();
+    // Names seen so far, lower-cased: a set, so that a body with many rules costs linear time.
+    let mut seen = std::collections::HashSet::new();
     for r in p
         .get("natRules")
         .and_then(Value::as_array)
@@ -346,7 +348,7 @@ fn nat_rules(p: &Value, gid: &str, etag: &Value) -> ArmResult<Value> {
     {
         let name = doc::get_str(r, "name").unwrap_or_default();
         crate::id::check_name(Kind::VirtualNetworkGateway, name)?;
-        if out.iter().any(|o| doc::name(o).eq_ignore_ascii_case(name)) {
+        if !seen.insert(name.to_ascii_lowercase()) {
             return Err(ArmError::bad(
                 "InvalidRequestFormat",
                 format!("NAT rule {name} appears more than once in gateway {gid}."),
@@ -407,6 +409,12 @@ fn check_vpn_client(
             ));
         }
     }
+    super::network::check_prefix_count(
+        vpn.get("vpnClientAddressPool"),
+        "vpnClientAddressPool",
+        &format!("Gateway {gid}"),
+        crate::limits::PREFIXES_PER_SPACE,
+    )?;
     let pool = doc::prefixes_at(
         vpn.get("vpnClientAddressPool").unwrap_or(&Value::Null),
         "vpnClientAddressPool",
@@ -497,6 +505,12 @@ pub fn put_local(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Ar
             return Err(ArmError::bad("InvalidGatewayIpAddress", format!("gatewayIpAddress {ip} of local network gateway {gid} is not a valid IP address.")));
         }
     }
+    super::network::check_prefix_count(
+        p.get("localNetworkAddressSpace"),
+        "localNetworkAddressSpace",
+        &format!("Local network gateway {gid}"),
+        crate::limits::PREFIXES_PER_SPACE,
+    )?;
     let space = doc::prefixes_at(
         p.get("localNetworkAddressSpace").unwrap_or(&Value::Null),
         "localNetworkAddressSpace",

@@ -52,7 +52,7 @@ pub fn put(tx: &mut Tx, _ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResu
 /// (nothing is deleted then); peerings from outside that point into the group go Disconnected.
 pub fn delete(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId) -> ArmResult<()> {
     let prefix = group_prefix(&id.subscription, &id.resource_group);
-    let members: DeleteSet = tx.scan(&prefix).into_iter().map(|(k, _)| k).collect();
+    let members: DeleteSet = tx.scan_keys(&prefix).into_iter().collect();
     let mut all = members.clone();
     all.insert(id.key());
     for k in &members {

@@ -2,16 +2,18 @@
 //! PUT of the subnet list, and the in-use rules for deletion.
 
 use super::{child, in_use_check, peering, require_parent, tracked, DeleteSet};
-use crate::cidr::{self, overlaps};
+use crate::cidr;
 use crate::ctx::Ctx;
 use crate::doc::{self, props, props_mut};
 use crate::error::{ArmError, ArmResult};
 use crate::id::{Kind, ResourceId};
-use crate::state::Tx;
+use crate::limits;
+use crate::state::{Tracked, Tx};
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
-/// Validates an address space: at least one canonical prefix, none forbidden, none overlapping.
+/// Validates an address space: at least one canonical prefix, none forbidden, none overlapping
+/// (sorted neighbour check, O(n log n)), at most [`limits::PREFIXES_PER_SPACE`].
 fn check_space(space: &[IpNet], vnet: &str) -> ArmResult<()> {
     if space.is_empty() {
         return Err(ArmError::bad(
@@ -19,39 +21,123 @@ fn check_space(space: &[IpNet], vnet: &str) -> ArmResult<()> {
             format!("Virtual network {vnet} must have at least one address prefix in its address space."),
         ));
     }
-    for (i, a) in space.iter().enumerate() {
+    for a in space {
         if let Some(why) = cidr::forbidden_in_vnet(a) {
             return Err(ArmError::bad(
                 "InvalidAddressSpace",
                 format!("Address prefix {a} of virtual network {vnet} overlaps a {why} range that cannot be used in a virtual network."),
             ));
         }
-        for b in &space[i + 1..] {
-            if overlaps(a, b) {
-                return Err(ArmError::bad(
-                    "VnetAddressSpaceOverlapsWithItself",
-                    format!("Address prefixes {a} and {b} of virtual network {vnet} overlap."),
-                ));
-            }
-        }
+    }
+    if let Some((i, j)) = cidr::find_overlap(space) {
+        return Err(ArmError::bad(
+            "VnetAddressSpaceOverlapsWithItself",
+            format!(
+                "Address prefixes {} and {} of virtual network {vnet} overlap.",
+                space[i], space[j]
+            ),
+        ));
     }
     Ok(())
 }
 
-pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResult<()> {
+/// The number of strings in an `{addressPrefixes: [...]}` object, refused over `limit` before
+/// anything is parsed.
+pub(crate) fn check_prefix_count(
+    v: Option<&Value>,
+    what: &str,
+    owner: &str,
+    limit: usize,
+) -> ArmResult<()> {
+    let n = v
+        .and_then(|v| v.get("addressPrefixes"))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if n > limit {
+        return Err(limits::prefix_limit(what, owner, n, limit));
+    }
+    Ok(())
+}
+
+/// Refuses a new VNet beyond Azure's per-subscription-per-region count.
+fn check_vnet_count(tx: &Tx, id: &ResourceId, location: &str) -> ArmResult<()> {
+    let slot = Tracked {
+        kind: Kind::VirtualNetwork,
+        subscription: id.subscription.to_ascii_lowercase(),
+        location: location.to_string(),
+    };
+    if tx.tracked_count(&slot) >= limits::VNETS_PER_REGION {
+        return Err(limits::region_limit(
+            "VirtualNetworkCountLimitReached",
+            limits::VNETS_PER_REGION,
+            "virtual networks",
+            location,
+        ));
+    }
+    Ok(())
+}
+
+/// A listed subnet of a VNet PUT, validated on its own, before the checks among siblings.
+struct Listed {
+    id: ResourceId,
+    body: Value,
+    prefixes: Vec<IpNet>,
+}
+
+pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, mut body: Value) -> ArmResult<()> {
     let key = id.key();
     let existing = tx.get(&key).cloned();
-    let p = props(&body).clone();
+    // The child lists are moved out of the body (never copied): they become documents of
+    // their own, and the VNet document does not hold them.
+    let (listed, links) = {
+        let pm = props_mut(&mut body);
+        (pm.remove("subnets"), pm.remove("virtualNetworkPeerings"))
+    };
+    let listed: Vec<Value> = match listed {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    let p = props(&body);
+    check_prefix_count(
+        p.get("addressSpace"),
+        "the address space",
+        &format!("Virtual network {}", id.to_id()),
+        limits::PREFIXES_PER_SPACE,
+    )?;
     let space = doc::prefixes_at(
         p.get("addressSpace").unwrap_or(&Value::Null),
         "address space",
     )?;
     check_space(&space, &id.to_id())?;
+    let dns = p
+        .get("dhcpOptions")
+        .and_then(|d| d.get("dnsServers"))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if dns > limits::DNS_SERVERS {
+        return Err(limits::count_limit(
+            "DnsServerCountLimitReached",
+            &format!("Virtual network {}", id.to_id()),
+            "DNS servers",
+            dns,
+            limits::DNS_SERVERS,
+        ));
+    }
+    if listed.len() > limits::SUBNETS_PER_VNET {
+        return Err(limits::count_limit(
+            "SubnetCountLimitReached",
+            &format!("Virtual network {}", id.to_id()),
+            "subnets",
+            listed.len(),
+            limits::SUBNETS_PER_VNET,
+        ));
+    }
 
     let mut d = tracked(ctx, id, &body, existing.as_ref())?;
+    if existing.is_none() {
+        check_vnet_count(tx, id, doc::get_str(&d, "location").unwrap_or(""))?;
+    }
     let pm = props_mut(&mut d);
-    pm.remove("subnets");
-    pm.remove("virtualNetworkPeerings");
     pm.insert(
         "addressSpace".into(),
         json!({"addressPrefixes": doc::prefix_strings(&space)}),
@@ -61,8 +147,8 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
     }
     // A changed address space must not collide with peered VNets.
     if existing.is_some() {
-        for (_, link) in tx.scan(&format!("{key}/virtualnetworkpeerings/")) {
-            let Some(rk) = doc::ref_key(props(&link), "remoteVirtualNetwork") else {
+        for (_, link) in tx.scan_refs(&format!("{key}/virtualnetworkpeerings/")) {
+            let Some(rk) = doc::ref_key(props(link), "remoteVirtualNetwork") else {
                 continue;
             };
             if let Some(remote) = tx.get(&rk) {
@@ -87,11 +173,6 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
     tx.put(key.clone(), d);
 
     // Full replace of the subnet list: listed subnets are created or updated, others deleted.
-    let listed: Vec<Value> = p
-        .get("subnets")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     let mut keep = DeleteSet::new();
     for s in &listed {
         let name = doc::get_str(s, "name").ok_or_else(|| {
@@ -109,55 +190,96 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Arm
             ));
         }
     }
-    for (k, _) in tx.scan(&format!("{key}/subnets/")) {
+    for k in tx.scan_keys(&format!("{key}/subnets/")) {
         if !keep.contains(&k) {
             let sid = ResourceId::parse(tx.get(&k).map(doc::id_str).unwrap_or(&k))?;
             delete_subnet(tx, &sid, &Default::default())?;
         }
     }
-    for s in &listed {
+    // Each listed subnet on its own (prefixes, inside the new space), then all of them against
+    // each other at once: the subnets left after this PUT are exactly the listed ones, so the
+    // sibling check is one sorted sweep over their prefixes instead of one scan per subnet.
+    let space_index = cidr::Disjoint::new(&space);
+    let mut subnets = Vec::with_capacity(listed.len());
+    for s in listed {
         let sid = ResourceId::child_of(
             id,
             Kind::Subnet,
-            doc::get_str(s, "name").unwrap_or_default(),
+            doc::get_str(&s, "name").unwrap_or_default(),
         );
-        put_subnet(tx, ctx, &sid, s.clone())?;
+        let prefixes = subnet_request_prefixes(props(&s), sid.leaf(), &id.name)?;
+        check_in_space(sid.leaf(), &prefixes, &space_index, id)?;
+        subnets.push(Listed {
+            id: sid,
+            body: s,
+            prefixes,
+        });
     }
-    // Subnets not mentioned were deleted above; those kept must still fit the new space.
-    for (_, s) in tx.scan(&format!("{key}/subnets/")) {
-        check_subnet_in_space(&s, &space, id)?;
+    let all: Vec<IpNet> = subnets
+        .iter()
+        .flat_map(|l| l.prefixes.iter().copied())
+        .collect();
+    let owner: Vec<usize> = subnets
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| std::iter::repeat_n(i, l.prefixes.len()))
+        .collect();
+    if let Some((_, j)) = cidr::find_overlap(&all) {
+        return Err(sibling_overlap(subnets[owner[j]].id.leaf(), &id.name));
+    }
+    for l in subnets {
+        write_subnet(tx, ctx, &l.id, l.body, l.prefixes)?;
     }
     // Peerings listed inline are created or updated; unlisted peerings are left alone.
-    if let Some(links) = p.get("virtualNetworkPeerings").and_then(Value::as_array) {
+    if let Some(Value::Array(links)) = links {
         for l in links {
-            let name = doc::get_str(l, "name").ok_or_else(|| {
-                ArmError::bad(
-                    "InvalidRequestFormat",
-                    "Every peering in properties.virtualNetworkPeerings must have a name.",
-                )
-            })?;
-            let lid = ResourceId::child_of(id, Kind::Peering, name);
-            crate::id::check_name(Kind::Peering, name)?;
-            peering::put(tx, ctx, &lid, l.clone(), &Default::default())?;
+            let name = doc::get_str(&l, "name")
+                .ok_or_else(|| {
+                    ArmError::bad(
+                        "InvalidRequestFormat",
+                        "Every peering in properties.virtualNetworkPeerings must have a name.",
+                    )
+                })?
+                .to_string();
+            let lid = ResourceId::child_of(id, Kind::Peering, &name);
+            crate::id::check_name(Kind::Peering, &name)?;
+            peering::put(tx, ctx, &lid, l, &Default::default())?;
         }
     }
     Ok(())
 }
 
-fn check_subnet_in_space(s: &Value, space: &[IpNet], vnet: &ResourceId) -> ArmResult<()> {
-    for sp in doc::subnet_prefixes(s) {
-        if !space.iter().any(|v| v.contains(&sp)) {
-            return Err(ArmError::bad(
-                "NetcfgSubnetRangeOutsideVnet",
-                format!(
-                    "Subnet '{}' is not valid because its IP address range is outside the IP address range of virtual network '{}'.",
-                    doc::name(s),
-                    vnet.name
-                ),
-            ));
-        }
+fn sibling_overlap(name: &str, vnet: &str) -> ArmError {
+    ArmError::bad(
+        "NetcfgSubnetRangesOverlap",
+        format!(
+            "Subnet '{name}' is not valid because its IP address range overlaps with that of an existing subnet in virtual network '{vnet}'."
+        ),
+    )
+}
+
+fn outside_vnet(name: &str, vnet: &ResourceId) -> ArmError {
+    ArmError::bad(
+        "NetcfgSubnetRangeOutsideVnet",
+        format!(
+            "Subnet '{name}' is not valid because its IP address range is outside the IP address range of virtual network '{}'.",
+            vnet.name
+        ),
+    )
+}
+
+/// Every prefix of subnet `name` must lie in one block of the (validated, disjoint) space.
+fn check_in_space(
+    name: &str,
+    prefixes: &[IpNet],
+    space: &cidr::Disjoint,
+    vnet: &ResourceId,
+) -> ArmResult<()> {
+    if prefixes.iter().all(|p| space.contains(p)) {
+        Ok(())
+    } else {
+        Err(outside_vnet(name, vnet))
     }
-    Ok(())
 }
 
 /// The prefixes of a subnet request: `addressPrefix` or `addressPrefixes`, canonical, sized as
@@ -181,7 +303,15 @@ fn subnet_request_prefixes(p: &Value, name: &str, vnet: &str) -> ArmResult<Vec<I
             ))
         }
     };
-    let mut out = Vec::new();
+    if raw.len() > limits::PREFIXES_PER_SUBNET {
+        return Err(limits::prefix_limit(
+            "addressPrefixes",
+            &format!("Subnet '{name}' of virtual network '{vnet}'"),
+            raw.len(),
+            limits::PREFIXES_PER_SUBNET,
+        ));
+    }
+    let mut out = Vec::with_capacity(raw.len());
     for s in raw {
         let n = cidr::parse_prefix(&s, &format!("subnet '{name}'"))?;
         let ok = match n {
@@ -196,13 +326,13 @@ fn subnet_request_prefixes(p: &Value, name: &str, vnet: &str) -> ArmResult<Vec<I
                 ),
             ));
         }
-        if out.iter().any(|o| overlaps(o, &n)) {
-            return Err(ArmError::bad(
-                "NetcfgSubnetRangesOverlap",
-                format!("Subnet '{name}' lists overlapping prefixes in virtual network '{vnet}'."),
-            ));
-        }
         out.push(n);
+    }
+    if cidr::find_overlap(&out).is_some() {
+        return Err(ArmError::bad(
+            "NetcfgSubnetRangesOverlap",
+            format!("Subnet '{name}' lists overlapping prefixes in virtual network '{vnet}'."),
+        ));
     }
     Ok(out)
 }
@@ -211,31 +341,46 @@ pub fn put_subnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> A
     let vnet = require_parent(tx, id)?;
     let key = id.key();
     let name = id.leaf().to_string();
-    let p = props(&body).clone();
-    let prefixes = subnet_request_prefixes(&p, &name, &id.name)?;
-    let space = doc::vnet_space(&vnet);
-    let mut d = child(ctx, id, &body);
-    check_subnet_in_space(&d_with(&mut d, &prefixes, &p), &space, id)?;
-    // No overlap with sibling subnets.
+    let prefixes = subnet_request_prefixes(props(&body), &name, &id.name)?;
+    let space = cidr::Disjoint::new(&doc::vnet_space(&vnet));
+    check_in_space(&name, &prefixes, &space, id)?;
     let vkey = id.parent().expect("parent").key();
-    for (k, s) in tx.scan(&format!("{vkey}/subnets/")) {
-        if k == key {
-            continue;
-        }
-        let theirs = doc::subnet_prefixes(&s);
-        if prefixes
-            .iter()
-            .any(|a| theirs.iter().any(|b| overlaps(a, b)))
-        {
-            return Err(ArmError::bad(
-                "NetcfgSubnetRangesOverlap",
-                format!(
-                    "Subnet '{name}' is not valid because its IP address range overlaps with that of an existing subnet in virtual network '{}'.",
-                    id.name
-                ),
-            ));
-        }
+    let siblings = tx.scan_refs(&format!("{vkey}/subnets/"));
+    if !tx.exists(&key) && siblings.len() >= limits::SUBNETS_PER_VNET {
+        return Err(limits::count_limit(
+            "SubnetCountLimitReached",
+            &format!("Virtual network {}", doc::id_str(&vnet)),
+            "subnets",
+            siblings.len() + 1,
+            limits::SUBNETS_PER_VNET,
+        ));
     }
+    // No overlap with sibling subnets: one sorted sweep over their prefixes.
+    let theirs: Vec<IpNet> = siblings
+        .iter()
+        .filter(|(k, _)| *k != key)
+        .flat_map(|(_, s)| doc::subnet_prefixes(s))
+        .collect();
+    if cidr::any_overlap(&prefixes, &theirs) {
+        return Err(sibling_overlap(&name, &id.name));
+    }
+    write_subnet(tx, ctx, id, body, prefixes)
+}
+
+/// Stages a subnet whose prefixes were validated (canonical, inside the space, clear of its
+/// siblings): the in-use rule for a changed range, the route table, the defaults.
+fn write_subnet(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    id: &ResourceId,
+    body: Value,
+    prefixes: Vec<IpNet>,
+) -> ArmResult<()> {
+    let key = id.key();
+    let name = id.leaf().to_string();
+    let p = props(&body);
+    let mut d = child(ctx, id, &body);
+    d_with(&mut d, &prefixes, p);
     // A subnet in use keeps its range: every address handed out must stay inside it.
     if let Some(old) = tx.get(&key) {
         if doc::subnet_prefixes(old) != prefixes {
@@ -254,11 +399,11 @@ pub fn put_subnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> A
         }
     }
     // The route table must exist.
-    if let Some(rt) = doc::ref_id(&p, "routeTable") {
+    if let Some(rt) = doc::ref_id(p, "routeTable") {
         let (_, t) = super::resolve(tx, rt, Kind::RouteTable, &format!("subnet {name}"))?;
         props_mut(&mut d).insert("routeTable".into(), json!({"id": doc::id_str(&t)}));
     }
-    if let Some(nsg) = doc::ref_id(&p, "networkSecurityGroup") {
+    if let Some(nsg) = doc::ref_id(p, "networkSecurityGroup") {
         props_mut(&mut d).insert("networkSecurityGroup".into(), json!({"id": nsg}));
     }
     let pm = props_mut(&mut d);
@@ -271,14 +416,13 @@ pub fn put_subnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> A
 }
 
 /// Writes the canonical prefixes into the subnet document (keeping the field the client used).
-fn d_with(d: &mut Value, prefixes: &[IpNet], p: &Value) -> Value {
+fn d_with(d: &mut Value, prefixes: &[IpNet], p: &Value) {
     let pm = props_mut(d);
     if p.get("addressPrefix").is_some() {
         pm.insert("addressPrefix".into(), json!(prefixes[0].to_string()));
     } else {
         pm.insert("addressPrefixes".into(), doc::prefix_strings(prefixes));
     }
-    d.clone()
 }
 
 pub fn delete_subnet(tx: &mut Tx, id: &ResourceId, deleting: &DeleteSet) -> ArmResult<()> {

@@ -11,10 +11,11 @@ use crate::ctx::Ctx;
 use crate::doc::{self, props, props_mut};
 use crate::error::{ArmError, ArmResult};
 use crate::id::{Kind, ResourceId};
-use crate::state::Tx;
+use crate::limits;
+use crate::state::{Tracked, Tx};
 use ipnet::IpNet;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// Addresses allocated in a subnet (by NICs and gateways), except those of `except` (the
@@ -46,15 +47,36 @@ pub fn taken_addresses(tx: &Tx, subnet_key: &str, except: Option<&str>) -> BTree
 
 /// The lowest free address of the subnet prefixes of the given family.
 pub fn allocate(prefixes: &[IpNet], v6: bool, taken: &BTreeSet<IpAddr>) -> Option<IpAddr> {
-    for p in prefixes.iter().filter(|p| p.network().is_ipv6() == v6) {
-        let (mut a, last) = (cidr::first_usable(p), cidr::last_usable(p));
-        // Bounded by the number taken: at most taken.len()+1 probes per prefix.
-        while a <= last {
-            let ip = cidr::from_u128(a, v6);
-            if !taken.contains(&ip) {
-                return Some(ip);
+    allocate_from(prefixes, v6, taken, &mut Vec::new())
+}
+
+/// The lowest free address, searching prefix `i` from `hints[i]` up (missing hints are 0).
+/// Taken addresses are walked in order alongside the candidate, so one search costs the
+/// number of taken addresses it passes, not a lookup per probe; and since the free set only
+/// shrinks during one request, the hints let the next search start where this one stopped.
+fn allocate_from(
+    prefixes: &[IpNet],
+    v6: bool,
+    taken: &BTreeSet<IpAddr>,
+    hints: &mut Vec<u128>,
+) -> Option<IpAddr> {
+    hints.resize(hints.len().max(prefixes.len()), 0);
+    for (i, p) in prefixes.iter().enumerate() {
+        if p.network().is_ipv6() != v6 {
+            continue;
+        }
+        let (mut a, last) = (cidr::first_usable(p).max(hints[i]), cidr::last_usable(p));
+        if a <= last {
+            for t in taken.range(cidr::from_u128(a, v6)..=cidr::from_u128(last, v6)) {
+                if cidr::to_u128(*t) != a {
+                    break;
+                }
+                a += 1;
             }
-            a += 1;
+        }
+        hints[i] = a;
+        if a <= last {
+            return Some(cidr::from_u128(a, v6));
         }
     }
     None
@@ -123,6 +145,45 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
             ),
         ));
     }
+    if configs.len() > limits::IP_CONFIGS_PER_NIC {
+        return Err(limits::count_limit(
+            "IpConfigurationCountLimitReached",
+            &format!("Network interface {}", id.to_id()),
+            "IP configurations",
+            configs.len(),
+            limits::IP_CONFIGS_PER_NIC,
+        ));
+    }
+    let dns = p
+        .get("dnsSettings")
+        .and_then(|d| d.get("dnsServers"))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if dns > limits::DNS_SERVERS {
+        return Err(limits::count_limit(
+            "DnsServerCountLimitReached",
+            &format!("Network interface {}", id.to_id()),
+            "DNS servers",
+            dns,
+            limits::DNS_SERVERS,
+        ));
+    }
+    if existing.is_none() {
+        let location = doc::get_str(&d, "location").unwrap_or("").to_string();
+        let slot = Tracked {
+            kind: Kind::NetworkInterface,
+            subscription: id.subscription.to_ascii_lowercase(),
+            location: location.clone(),
+        };
+        if tx.tracked_count(&slot) >= limits::NICS_PER_REGION {
+            return Err(limits::region_limit(
+                "NetworkInterfaceCountLimitReached",
+                limits::NICS_PER_REGION,
+                "network interfaces",
+                &location,
+            ));
+        }
+    }
     let old_configs: Vec<Value> = existing
         .as_ref()
         .and_then(|e| {
@@ -160,8 +221,14 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
     let mut out = Vec::new();
     let mut names = BTreeSet::new();
     let mut vnet_key: Option<String> = None;
-    // Addresses handed out by this request so far.
-    let mut mine: BTreeSet<IpAddr> = BTreeSet::new();
+    // Per subnet: the addresses taken by others plus those handed out by this request so far
+    // (gathered once per subnet, not once per configuration), and the lowest address a dynamic
+    // allocation can still find free (the free set only shrinks within one request).
+    let mut pools: HashMap<String, (BTreeSet<IpAddr>, Vec<u128>)> = HashMap::new();
+    let old_by_name: HashMap<String, &Value> = old_configs
+        .iter()
+        .map(|o| (doc::name(o).to_ascii_lowercase(), o))
+        .collect();
     for (i, c) in configs.iter().enumerate() {
         let cname = doc::get_str(c, "name")
             .unwrap_or(if i == 0 { "ipconfig1" } else { "" })
@@ -200,8 +267,9 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
         }
         let v6 = doc::get_str(&cp, "privateIPAddressVersion") == Some("IPv6");
         let prefixes = doc::subnet_prefixes(&subnet);
-        let mut taken = taken_addresses(tx, &sid.key(), Some(&key));
-        taken.extend(mine.iter().copied());
+        let (taken, hint) = pools
+            .entry(sid.key())
+            .or_insert_with(|| (taken_addresses(tx, &sid.key(), Some(&key)), Vec::new()));
         let requested = doc::get_str(&cp, "privateIPAddress");
         let default_method = if requested.is_some() {
             "Static"
@@ -214,9 +282,7 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
             "InvalidRequestFormat",
             &format!("privateIPAllocationMethod of {owner}"),
         )?;
-        let old = old_configs
-            .iter()
-            .find(|o| doc::name(o).eq_ignore_ascii_case(&cname));
+        let old = old_by_name.get(&cname.to_ascii_lowercase()).copied();
         let addr = match (method, requested) {
             ("Static", None) => {
                 return Err(ArmError::bad(
@@ -225,7 +291,7 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
                 ))
             }
             ("Static", Some(ip)) => {
-                let a = check_static(ip, &prefixes, &taken, &sid.to_id(), &owner)?;
+                let a = check_static(ip, &prefixes, taken, &sid.to_id(), &owner)?;
                 if a.is_ipv6() != v6 {
                     return Err(ArmError::bad(
                         "InvalidPrivateIPAddress",
@@ -248,11 +314,14 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
                 });
                 match kept {
                     Some(a) => a,
-                    None => allocate(&prefixes, v6, &taken).ok_or_else(|| subnet_full(&sid.to_id()))?,
+                    None => {
+                        allocate_from(&prefixes, v6, taken, hint)
+                            .ok_or_else(|| subnet_full(&sid.to_id()))?
+                    }
                 }
             }
         };
-        mine.insert(addr);
+        taken.insert(addr);
         let primary = if explicit_primary == 1 {
             doc::get_bool(&cp, "primary", false)
         } else {

@@ -11,6 +11,7 @@ use crate::ctx::Ctx;
 use crate::doc::{self, props, props_mut};
 use crate::error::{ArmError, ArmResult};
 use crate::id::{Kind, ResourceId};
+use crate::limits;
 use crate::state::Tx;
 use serde_json::{json, Value};
 
@@ -24,11 +25,12 @@ pub fn state_of(link: &Value) -> &str {
 
 /// The reverse link of `local → remote`: the peering in `remote` whose remote is `local`.
 pub fn reverse(tx: &Tx, local_vnet_key: &str, remote_vnet_key: &str) -> Option<(String, Value)> {
-    tx.scan(&format!("{remote_vnet_key}/virtualnetworkpeerings/"))
+    tx.scan_refs(&format!("{remote_vnet_key}/virtualnetworkpeerings/"))
         .into_iter()
         .find(|(_, l)| {
             doc::ref_key(props(l), "remoteVirtualNetwork").as_deref() == Some(local_vnet_key)
         })
+        .map(|(k, l)| (k.to_string(), l.clone()))
 }
 
 /// The VPN gateway deployed in a VNet, if any (key, document).
@@ -96,21 +98,32 @@ pub fn put(
             ));
         }
     }
+    let local_links = tx.scan_refs(&format!("{local_key}/virtualnetworkpeerings/"));
+    if existing.is_none() && local_links.len() >= limits::PEERINGS_PER_VNET {
+        return Err(limits::count_limit(
+            "VirtualNetworkPeeringCountLimitReached",
+            &format!("Virtual network {local_id}"),
+            "peerings",
+            local_links.len() + 1,
+            limits::PEERINGS_PER_VNET,
+        ));
+    }
     // One peering per remote VNet.
-    for (k, l) in tx.scan(&format!("{local_key}/virtualnetworkpeerings/")) {
-        if k != key
-            && doc::ref_key(props(&l), "remoteVirtualNetwork").as_deref()
+    for (k, l) in &local_links {
+        if *k != key
+            && doc::ref_key(props(l), "remoteVirtualNetwork").as_deref()
                 == Some(remote_key.as_str())
         {
             return Err(ArmError::bad(
                 "AnotherPeeringAlreadyReferencesRemoteVnet",
                 format!(
                     "Peering {link_id} references remote virtual network {remote_id} which is already referenced by peering {}. Peering already references remote virtual network. Cannot add another peering referencing the same remote virtual network.",
-                    doc::id_str(&l)
+                    doc::id_str(l)
                 ),
             ));
         }
     }
+    drop(local_links);
     let rev = reverse(tx, &local_key, &remote_key);
     if let Some((_, r)) = &rev {
         if state_of(r) == DISCONNECTED {
@@ -151,11 +164,11 @@ pub fn put(
         ),
     ];
     for (peered_with, other, space, first, second) in checks {
-        for (_, l) in tx.scan(&format!("{peered_with}/virtualnetworkpeerings/")) {
-            let Some(ck) = doc::ref_key(props(&l), "remoteVirtualNetwork") else {
+        for (_, l) in tx.scan_refs(&format!("{peered_with}/virtualnetworkpeerings/")) {
+            let Some(ck) = doc::ref_key(props(l), "remoteVirtualNetwork") else {
                 continue;
             };
-            if &ck == other || state_of(&l) == DISCONNECTED {
+            if &ck == other || state_of(l) == DISCONNECTED {
                 continue;
             }
             let Some(c) = tx.get(&ck) else { continue };
@@ -202,11 +215,11 @@ pub fn put(
                 format!("Cannot proceed with peering {link_id}: remote gateway {} is not in Succeeded state. Set doNotVerifyRemoteGateways to skip this check.", doc::id_str(&gw)),
             ));
         }
-        for (k, l) in tx.scan(&format!("{local_key}/virtualnetworkpeerings/")) {
-            if k != key && doc::get_bool(props(&l), "useRemoteGateways", false) {
+        for (k, l) in tx.scan_refs(&format!("{local_key}/virtualnetworkpeerings/")) {
+            if k != key && doc::get_bool(props(l), "useRemoteGateways", false) {
                 return Err(ArmError::bad(
                     "OnlyOnePeeringCanUseRemoteGateways",
-                    format!("Peering {link_id} cannot have UseRemoteGateways flag set to true because peering {} of the same virtual network already uses remote gateways. Only one peering can have this flag set to true.", doc::id_str(&l)),
+                    format!("Peering {link_id} cannot have UseRemoteGateways flag set to true because peering {} of the same virtual network already uses remote gateways. Only one peering can have this flag set to true.", doc::id_str(l)),
                 ));
             }
         }

@@ -10,11 +10,13 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+/// Public addresses in use, from the index of public IP resources (not a scan of every
+/// document of every subscription).
 fn allocated(tx: &Tx) -> BTreeSet<IpAddr> {
-    tx.scan("/subscriptions/")
-        .into_iter()
-        .filter(|(k, _)| k.contains("/providers/microsoft.network/publicipaddresses/"))
-        .filter_map(|(_, d)| doc::get_str(props(&d), "ipAddress").and_then(|s| s.parse().ok()))
+    tx.tracked_of_kind(crate::id::Kind::PublicIp)
+        .iter()
+        .filter_map(|k| tx.get(k))
+        .filter_map(|d| doc::get_str(props(d), "ipAddress").and_then(|s| s.parse().ok()))
         .collect()
 }
 

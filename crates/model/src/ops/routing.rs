@@ -20,7 +20,7 @@ pub const NEXT_HOP_TYPES: [&str; 6] = [
 ];
 
 /// Routes per table (Azure's limit).
-pub const MAX_ROUTES: usize = 400;
+pub const MAX_ROUTES: usize = crate::limits::ROUTES_PER_TABLE;
 
 /// Validates a route's properties and returns them in canonical form.
 fn check_route(name: &str, p: &Value) -> ArmResult<Value> {
@@ -89,10 +89,26 @@ fn check_route(name: &str, p: &Value) -> ArmResult<Value> {
 pub fn put_table(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResult<()> {
     let super::Draft {
         key,
-        existing: _,
+        existing,
         doc: mut d,
         props: p,
     } = super::draft(tx, ctx, id, &body)?;
+    if existing.is_none() {
+        let location = doc::get_str(&d, "location").unwrap_or("").to_string();
+        let slot = crate::state::Tracked {
+            kind: Kind::RouteTable,
+            subscription: id.subscription.to_ascii_lowercase(),
+            location: location.clone(),
+        };
+        if tx.tracked_count(&slot) >= crate::limits::ROUTE_TABLES_PER_REGION {
+            return Err(crate::limits::region_limit(
+                "RouteTableCountLimitReached",
+                crate::limits::ROUTE_TABLES_PER_REGION,
+                "route tables",
+                &location,
+            ));
+        }
+    }
     let routes: Vec<Value> = p
         .get("routes")
         .and_then(Value::as_array)
@@ -129,7 +145,7 @@ pub fn put_table(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Ar
         }
         put_route(tx, ctx, &rid, r.clone())?;
     }
-    for (k, _) in tx.scan(&format!("{key}/routes/")) {
+    for k in tx.scan_keys(&format!("{key}/routes/")) {
         if !keep.contains(&k) {
             tx.delete(&k);
         }
@@ -140,7 +156,7 @@ pub fn put_table(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> Ar
 pub fn put_route(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResult<()> {
     require_parent(tx, id)?;
     let table_key = id.parent().expect("table").key();
-    let count = tx.scan(&format!("{table_key}/routes/")).len();
+    let count = tx.count(&format!("{table_key}/routes/"));
     if !tx.exists(&id.key()) && count >= MAX_ROUTES {
         return Err(ArmError::bad(
             "RouteTableRouteLimitExceeded",
