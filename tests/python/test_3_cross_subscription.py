@@ -38,7 +38,7 @@ def test_cross_subscription_peering_needs_peer_permission_on_the_remote(server, 
     with pytest.raises(HttpResponseError) as e:
         net_a.virtual_network_peerings.begin_create_or_update("xa", "vnet-a", "a-to-b", peering(b_id)).result()
     assert e.value.status_code == 403
-    assert e.value.error.code == "AuthorizationFailed"
+    assert e.value.error.code == "LinkedAuthorizationFailed"
     assert "Microsoft.Network/virtualNetworks/peer/action" in e.value.error.message
     assert b_id in e.value.error.message
     # Nothing was written.
@@ -48,7 +48,7 @@ def test_cross_subscription_peering_needs_peer_permission_on_the_remote(server, 
     operator.assign(b_id, "Reader", team_a)
     with pytest.raises(HttpResponseError) as e:
         net_a.virtual_network_peerings.begin_create_or_update("xa", "vnet-a", "a-to-b", peering(b_id)).result()
-    assert e.value.error.code == "AuthorizationFailed"
+    assert e.value.error.code == "LinkedAuthorizationFailed"
 
     # Network Contributor on the remote VNet grants peer/action: the link is made.
     operator.assign(b_id, "Network Contributor", team_a)
@@ -62,7 +62,7 @@ def test_cross_subscription_peering_needs_peer_permission_on_the_remote(server, 
     net_b = network_client(server, team_b, sub_b)
     with pytest.raises(HttpResponseError) as e:
         net_b.virtual_network_peerings.begin_create_or_update("xb", "vnet-b", "b-to-a", peering(a_id)).result()
-    assert e.value.error.code == "AuthorizationFailed"
+    assert e.value.error.code == "LinkedAuthorizationFailed"
     # Team B cannot even read subscription A.
     with pytest.raises(HttpResponseError) as e:
         list(network_client(server, team_b, sub_a).virtual_networks.list("xa"))
