@@ -4,8 +4,8 @@
 
 pub mod audit;
 pub mod auth;
-pub mod conn;
 pub mod compaction;
+pub mod conn;
 pub mod datadir;
 pub mod dataplane;
 pub mod engine;

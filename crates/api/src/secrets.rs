@@ -123,11 +123,22 @@ fn random<const N: usize>() -> [u8; N] {
     b
 }
 
-/// The schema of the document at a state key, if it is a resource of a known kind.
+/// The schema of the document at a state key, if it is a resource of a known kind that has
+/// write-only fields at all (most have none: their documents are stored as they are).
 fn schema_of(key: &str) -> Option<&'static Ty> {
+    fn has_secrets(ty: &Ty) -> bool {
+        match ty {
+            Ty::Obj(fields) => fields
+                .iter()
+                .any(|f| f.acc == Acc::Wo || has_secrets(&f.ty)),
+            Ty::Arr(inner) => has_secrets(inner),
+            _ => false,
+        }
+    }
     model::ResourceId::parse(key)
         .ok()
         .map(|id| model::schemas::of(id.kind))
+        .filter(|ty| has_secrets(ty))
 }
 
 /// Takes the write-only fields out of `doc` (in place), returning them by JSON pointer.
@@ -218,6 +229,10 @@ pub fn store_ops(
     let sk = secret_key(state_key);
     match new {
         None => vec![Op::Delete { key: res_key }, Op::Delete { key: sk }],
+        Some(v) if schema_of(state_key).is_none() => vec![Op::Put {
+            key: res_key,
+            value: v.to_string(),
+        }],
         Some(v) => {
             let mut public = v.clone();
             let secrets = split(state_key, &mut public);

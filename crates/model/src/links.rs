@@ -165,6 +165,11 @@ fn is_own(id: &str, own: &str) -> bool {
 /// links too, with the `Microsoft.Resources` action on them, so that nothing naming a scope
 /// escapes the check.
 pub fn derived_action(s: &str) -> Option<String> {
+    // Most strings are not ids: answer those without splitting them.
+    const P: &[u8] = b"/subscriptions/";
+    if s.len() <= P.len() || !s.as_bytes()[..P.len()].eq_ignore_ascii_case(P) {
+        return None;
+    }
     let segs: Vec<&str> = s.trim_matches('/').split('/').collect();
     if !s.starts_with('/') || segs.len() < 2 || !segs[0].eq_ignore_ascii_case("subscriptions") {
         return None;
