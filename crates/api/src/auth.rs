@@ -115,21 +115,6 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 // ---------------------------------------------------------------- secrets
 
 const PBKDF2_ITERATIONS: u32 = 20_000;
@@ -224,7 +209,7 @@ impl Signer {
                     &aws_lc_rs::rand::SystemRandom::new(),
                 )
                 .map_err(|_| "cannot generate the token signing key")?;
-                write_private(&file, doc.as_ref())?;
+                crate::datadir::write_private_atomic(&file, doc.as_ref())?;
                 doc.as_ref().to_vec()
             }
             Err(e) => return Err(e.into()),

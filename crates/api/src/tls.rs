@@ -125,19 +125,9 @@ const SERVER_DAYS: i64 = 397;
 /// A server certificate with less than this left is re-issued at start.
 const RENEW_BEFORE_DAYS: i64 = 30;
 
+/// A private file (mode 0600), written atomically ([`crate::datadir::write_private_atomic`]).
 fn write_private(path: &Path, contents: &str) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    crate::datadir::write_private_atomic(path, contents.as_bytes())
 }
 
 fn write_public(path: &Path, contents: &str) -> io::Result<()> {
