@@ -139,11 +139,19 @@ pub fn random_u128() -> u128 {
     ((h.finish() as u128) << 64) | h.finish() as u128
 }
 
-fn store_err(e: impl std::fmt::Display) -> ArmError {
+/// A failed commit as a 500. The client learns what kind of failure it was (a full or
+/// read-only disk), never the server's file paths; the operator's log has the whole error.
+fn store_err(e: store::StoreError) -> ArmError {
+    tracing::error!(error = %e, "the store failed to commit a change");
+    let what = match &e {
+        store::StoreError::NoSpace { .. } => "no space left on device".to_string(),
+        store::StoreError::ReadOnly { .. } => "the data directory is read-only".to_string(),
+        _ => "see the server's log".to_string(),
+    };
     ArmError::new(
         500,
         "InternalServerError",
-        format!("The store failed to commit the change: {e}"),
+        format!("The store failed to commit the change: {what}."),
     )
 }
 

@@ -484,6 +484,10 @@ fn full_disk_is_reported_as_no_space_left() {
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("no space left on device"), "{body}");
     assert!(!body.contains("damaged"), "{body}");
+    assert!(
+        !body.contains("vnet.db"),
+        "the client is not told the server's paths: {body}"
+    );
     // The refused write left nothing: the group does not exist.
     let r = c
         .get(format!(
