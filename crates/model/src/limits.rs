@@ -5,7 +5,8 @@
 //! dropped). The bounds also cap what one request can make the server do: every check in the
 //! write path is at most O(n log n) in the sizes bounded here.
 
-use crate::error::ArmError;
+use crate::error::{ArmError, ArmResult};
+use serde_json::Value;
 
 /// Subnets per virtual network (Azure: 3,000).
 pub const SUBNETS_PER_VNET: usize = 3_000;
@@ -53,6 +54,26 @@ pub fn count_limit(code: &str, owner: &str, what: &str, count: usize, limit: usi
         code,
         format!("{owner} would have {count} {what}; at most {limit} are allowed."),
     )
+}
+
+/// The DNS servers a VNet (`dhcpOptions`) or a NIC (`dnsSettings`) lists at
+/// `props.<settings>.dnsServers`, against Azure's limit.
+pub fn check_dns_servers(props: &Value, settings: &str, owner: &str) -> ArmResult<()> {
+    let dns = props
+        .get(settings)
+        .and_then(|d| d.get("dnsServers"))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if dns > DNS_SERVERS {
+        return Err(count_limit(
+            "DnsServerCountLimitReached",
+            owner,
+            "DNS servers",
+            dns,
+            DNS_SERVERS,
+        ));
+    }
+    Ok(())
 }
 
 /// A prefix list longer than its bound (`what` names the field).

@@ -109,20 +109,7 @@ pub fn put_vnet(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, mut body: Value) ->
         "address space",
     )?;
     check_space(&space, &id.to_id())?;
-    let dns = p
-        .get("dhcpOptions")
-        .and_then(|d| d.get("dnsServers"))
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    if dns > limits::DNS_SERVERS {
-        return Err(limits::count_limit(
-            "DnsServerCountLimitReached",
-            &format!("Virtual network {}", id.to_id()),
-            "DNS servers",
-            dns,
-            limits::DNS_SERVERS,
-        ));
-    }
+    limits::check_dns_servers(p, "dhcpOptions", &format!("Virtual network {}", id.to_id()))?;
     if listed.len() > limits::SUBNETS_PER_VNET {
         return Err(limits::count_limit(
             "SubnetCountLimitReached",

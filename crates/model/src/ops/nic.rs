@@ -154,20 +154,11 @@ pub fn put(tx: &mut Tx, ctx: &mut Ctx, id: &ResourceId, body: Value) -> ArmResul
             limits::IP_CONFIGS_PER_NIC,
         ));
     }
-    let dns = p
-        .get("dnsSettings")
-        .and_then(|d| d.get("dnsServers"))
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    if dns > limits::DNS_SERVERS {
-        return Err(limits::count_limit(
-            "DnsServerCountLimitReached",
-            &format!("Network interface {}", id.to_id()),
-            "DNS servers",
-            dns,
-            limits::DNS_SERVERS,
-        ));
-    }
+    limits::check_dns_servers(
+        &p,
+        "dnsSettings",
+        &format!("Network interface {}", id.to_id()),
+    )?;
     if existing.is_none() {
         let location = doc::get_str(&d, "location").unwrap_or("").to_string();
         let slot = Tracked {
